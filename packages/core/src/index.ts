@@ -1,0 +1,14 @@
+export * from './model.js';
+export * from './events.js';
+export * from './plugin.js';
+export * from './view.js';
+export * from './plan.js';
+export * from './registry.js';
+export * from './config.js';
+export * from './normalize.js';
+export * from './health.js';
+export * from './duration.js';
+export * from './validate.js';
+export * from './logger.js';
+export * from './backoff.js';
+export { Type, type Static, type TSchema } from '@sinclair/typebox';

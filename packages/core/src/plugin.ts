@@ -1,0 +1,107 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { TSchema } from '@sinclair/typebox';
+import type { ApplyResult, CatalogEvent, SourceEvent, StoreEntry } from './events.js';
+import type { Logger } from './logger.js';
+import type { CatalogReader } from './view.js';
+
+/** What every plugin gets at start: where it runs, a logger, and the catalog. */
+export interface PluginContext {
+  /** Child logger carrying the plugin's name. */
+  readonly logger: Logger;
+  /** This agent's node name and address (defaults for what sources register). */
+  readonly node: string;
+  readonly nodeAddress: string;
+  readonly datacenter: string;
+  /** Where a plugin may keep state across restarts (the agent's data directory). */
+  readonly dataDir: string;
+  /** Relative paths in options resolve against this (the config file's directory). */
+  readonly baseDir: string;
+  /** Reads and watches the catalog. */
+  readonly catalog: Catalog;
+  /**
+   * Writes for sources driven by requests (an HTTP registration API): validated,
+   * owned by this plugin, batched with other sources' events, and resolved once
+   * the store has committed them. Stream sources return `events()` instead.
+   */
+  publish(events: readonly SourceEvent[]): Promise<ApplyResult>;
+  /** Aborted when the registry stops. */
+  readonly signal: AbortSignal;
+}
+
+/** The catalog as sinks see it: the store's reads plus a watch. */
+export interface Catalog extends CatalogReader {
+  /** A snapshot, then ordered deltas. Completes when the registry stops. */
+  watch(): Observable<CatalogEvent>;
+  /**
+   * Subscribes `handler` to `watch()` with each event contained: a handler that
+   * throws is logged with the event and keeps receiving the next ones.
+   */
+  follow(handler: (event: CatalogEvent) => void): Subscription;
+}
+
+/** Every plugin: a factory returns one of these. */
+export interface Plugin {
+  /** Unique within a registry; it is also the owner id of what a source registers. */
+  readonly name: string;
+  start(ctx: PluginContext): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A source says what exists. `events()` is subscribed after start; if the stream
+ * errors, the registry logs it and subscribes again with capped backoff, and what
+ * the source had registered stays in the catalog meanwhile.
+ */
+export interface SourcePlugin extends Plugin {
+  events(): Observable<SourceEvent | readonly SourceEvent[]>;
+}
+
+/**
+ * A sink serves the catalog; it reads `ctx.catalog` from `start()`. A plugin that
+ * both serves and registers (an HTTP API) is a sink that also calls `ctx.publish`,
+ * or a source too.
+ */
+export type SinkPlugin = Plugin;
+
+export function isSource(plugin: Plugin): plugin is SourcePlugin {
+  return typeof (plugin as Partial<SourcePlugin>).events === 'function';
+}
+
+/** What a store gets at start. */
+export interface StoreContext {
+  readonly logger: Logger;
+  readonly node: string;
+  readonly datacenter: string;
+  readonly dataDir: string;
+}
+
+/**
+ * The only place where the catalog changes. A store applies each batch atomically
+ * as one commit with the next index, and serves reads from a local view that
+ * already includes a commit when its events are delivered.
+ * Every store passes `describeStoreContract` from `@signpost/testing`.
+ */
+export interface CatalogStore extends CatalogReader {
+  readonly name: string;
+  start(ctx: StoreContext): Promise<void>;
+  stop(): Promise<void>;
+  /** Applies a batch as one commit; bad entries are rejected, the rest commit. */
+  apply(entries: readonly StoreEntry[]): Promise<ApplyResult>;
+  /** A snapshot, then every later commit's deltas in index order. */
+  watch(): Observable<CatalogEvent>;
+}
+
+/**
+ * How a config file names a plugin. A package exports one of these as `plugin`
+ * (or `store` for stores) so apps can build it from config by its short name.
+ */
+export interface PluginModule<O = unknown, P = Plugin> {
+  /** Short name used in config (`plugin: static`). */
+  readonly name: string;
+  readonly kind: 'source' | 'sink' | 'source+sink' | 'store';
+  /** JSON schema of the options, for documentation and editors. */
+  readonly optionsSchema: TSchema;
+  /** Validates raw options; throws a ValidationError naming each bad key. */
+  parseOptions(input: unknown): O;
+  create(options: O): P;
+}

@@ -1,0 +1,255 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Observable, Subject, concat, of, throwError } from 'rxjs';
+import type { ApplyResult, CatalogEvent, SourceEvent, StoreEntry } from './events.js';
+import { applyResult, planBatch } from './plan.js';
+import type { CatalogStore, Plugin, PluginContext, SourcePlugin } from './plugin.js';
+import { createRegistry, type Registry } from './registry.js';
+import { CatalogView } from './view.js';
+import type { Logger } from './logger.js';
+import { ValidationError } from './validate.js';
+
+/** The smallest store: a view that commits each batch; it records nesting and calls. */
+class TestStore extends CatalogView implements CatalogStore {
+  readonly name = 'test';
+  batches: number[] = [];
+  nested = 0;
+  log: string[];
+  constructor(log: string[] = []) {
+    super();
+    this.log = log;
+  }
+  async start(): Promise<void> {
+    this.log.push('start store');
+  }
+  async stop(): Promise<void> {
+    this.log.push('stop store');
+    this.close();
+  }
+  async apply(entries: readonly StoreEntry[]): Promise<ApplyResult> {
+    if (this.publishing) this.nested++;
+    this.batches.push(entries.length);
+    const index = this.index + 1;
+    const plan = planBatch(this, entries, index);
+    if (plan.changes.length) this.commit(index, plan.changes);
+    return applyResult(plan.changes.length ? index : this.index, plan);
+  }
+}
+
+function recordingLogger(lines: Array<{ level: string; msg: string; obj: object }>): Logger {
+  const make = (bindings: object): Logger => {
+    const at =
+      (level: string) =>
+      (objOrMsg: object | string, msg?: string): void => {
+        if (typeof objOrMsg === 'string') lines.push({ level, msg: objOrMsg, obj: bindings });
+        else lines.push({ level, msg: msg ?? '', obj: { ...bindings, ...objOrMsg } });
+      };
+    return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug'), child: (b) => make({ ...bindings, ...b }) };
+  };
+  return make({});
+}
+
+function source(name: string, events: () => Observable<SourceEvent | readonly SourceEvent[]>, log: string[] = []): SourcePlugin {
+  return {
+    name,
+    async start() {
+      log.push(`start ${name}`);
+    },
+    async stop() {
+      log.push(`stop ${name}`);
+    },
+    events,
+  };
+}
+
+function sink(name: string, log: string[], onStart?: (ctx: PluginContext) => void): Plugin {
+  return {
+    name,
+    async start(ctx) {
+      log.push(`start ${name}`);
+      onStart?.(ctx);
+    },
+    async stop() {
+      log.push(`stop ${name}`);
+    },
+  };
+}
+
+const until = async (predicate: () => boolean, ms = 3000): Promise<void> => {
+  const end = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+};
+
+const up = (service: string, extra: Record<string, unknown> = {}): SourceEvent => ({ type: 'upsert', instance: { service, ...extra } });
+
+describe('createRegistry', () => {
+  let registry: Registry | undefined;
+  afterEach(async () => {
+    await registry?.stop();
+    registry = undefined;
+  });
+
+  it('starts the store, then sinks, then sources, and stops in reverse', async () => {
+    const log: string[] = [];
+    const store = new TestStore(log);
+    registry = createRegistry({
+      store,
+      plugins: [source('src', () => new Subject<SourceEvent>(), log), sink('dns', log), sink('http', log)],
+    });
+    await registry.start();
+    await registry.stop();
+    expect(log).toEqual(['start store', 'start dns', 'start http', 'start src', 'stop src', 'stop http', 'stop dns', 'stop store']);
+  });
+
+  it('applies a burst from several sources as one batch, with owners stamped', async () => {
+    const store = new TestStore();
+    const a = new Subject<SourceEvent>();
+    const b = new Subject<SourceEvent>();
+    registry = createRegistry({ store, node: 'n1', plugins: [source('a', () => a), source('b', () => b)] });
+    await registry.start();
+    for (let n = 0; n < 500; n++) a.next(up('web', { id: `a${n}` }));
+    for (let n = 0; n < 500; n++) b.next(up('web', { id: `b${n}` }));
+    await registry.flush();
+    expect(store.batches).toEqual([1000]);
+    expect(store.index).toBe(2);
+    expect(store.ownedBy('a').size).toBe(500);
+    expect(store.instance({ node: 'n1', id: 'b7' })?.source).toBe('b');
+  });
+
+  it('restarts a failed source with backoff and keeps what it registered meanwhile', async () => {
+    const store = new TestStore();
+    const lines: Array<{ level: string; msg: string; obj: object }> = [];
+    let subscriptions = 0;
+    const failing = source('flaky', () => {
+      subscriptions++;
+      return subscriptions === 1 ? concat(of<SourceEvent>({ type: 'reset', instances: [{ service: 'web' }] }), throwError(() => new Error('boom'))) : new Subject<SourceEvent>();
+    });
+    registry = createRegistry({ store, plugins: [failing], logger: recordingLogger(lines), backoff: { initialMs: 20, maxMs: 20 } });
+    await registry.start();
+    await until(() => subscriptions === 2);
+    await registry.flush();
+    expect(store.instances('web')).toHaveLength(1);
+    const failure = lines.find((l) => l.msg.includes('source stream failed'));
+    expect(failure?.obj).toMatchObject({ plugin: 'flaky', attempt: 1 });
+  });
+
+  it('drops an invalid event with a clear log line and applies the rest', async () => {
+    const store = new TestStore();
+    const lines: Array<{ level: string; msg: string; obj: object }> = [];
+    const s = new Subject<SourceEvent | readonly SourceEvent[]>();
+    registry = createRegistry({ store, plugins: [source('s', () => s)], logger: recordingLogger(lines) });
+    await registry.start();
+    s.next([up('web'), up('db', { port: 99999 }), up('cache')]);
+    await registry.flush();
+    expect([...store.services().keys()]).toEqual(['cache', 'web']);
+    const dropped = lines.find((l) => l.msg.includes('invalid event'));
+    expect(dropped?.obj).toMatchObject({ err: 'event from source "s": [1].instance.port: must be <= 65535' });
+  });
+
+  it('resolves publish with the commit and rejects bad input as a ValidationError, storing nothing', async () => {
+    const store = new TestStore();
+    let ctx: PluginContext | undefined;
+    registry = createRegistry({ store, plugins: [sink('api', [], (c) => (ctx = c))] });
+    await registry.start();
+    const result = await ctx!.publish([up('web', { port: 80 })]);
+    expect(result).toMatchObject({ index: 2, changed: 1, rejected: [] });
+    await expect(ctx!.publish([up('db'), up('x', { port: -1 })])).rejects.toBeInstanceOf(ValidationError);
+    expect(store.instances('db')).toHaveLength(0);
+    const owned = await ctx!.publish([{ type: 'remove', ref: { id: 'nothing' } }]);
+    expect(owned.changed).toBe(0);
+  });
+
+  it('reports rejections to the publisher that caused them only', async () => {
+    const store = new TestStore();
+    const ctxs: PluginContext[] = [];
+    registry = createRegistry({ store, node: 'n', plugins: [sink('a', [], (c) => ctxs.push(c)), sink('b', [], (c) => ctxs.push(c))] });
+    await registry.start();
+    await ctxs[0]!.publish([up('web')]);
+    const [ra, rb] = await Promise.all([ctxs[0]!.publish([up('db')]), ctxs[1]!.publish([up('cache'), up('web', { port: 1 })])]);
+    expect(ra.rejected).toEqual([]);
+    expect(rb.rejected).toEqual([{ entry: 1, source: 'b', event: 'upsert', reason: 'instance n/web is owned by source "a"' }]);
+  });
+
+  it('never writes to the store from inside a watcher callback', async () => {
+    const store = new TestStore();
+    let ctx: PluginContext | undefined;
+    registry = createRegistry({
+      store,
+      plugins: [
+        sink('echo', [], (c) => {
+          ctx = c;
+          c.catalog.follow((e: CatalogEvent) => {
+            if (e.type === 'upsert' && e.instance.service === 'web') void c.publish([up('echo')]);
+          });
+        }),
+      ],
+    });
+    await registry.start();
+    await ctx!.publish([up('web')]);
+    await until(() => store.instances('echo').length === 1);
+    expect(store.nested).toBe(0);
+  });
+
+  it('contains a sink handler that throws: it keeps receiving events', async () => {
+    const store = new TestStore();
+    const seen: number[] = [];
+    const lines: Array<{ level: string; msg: string; obj: object }> = [];
+    let ctx: PluginContext | undefined;
+    registry = createRegistry({
+      store,
+      logger: recordingLogger(lines),
+      plugins: [
+        sink('bad', [], (c) => {
+          ctx = c;
+          c.catalog.follow((e) => {
+            seen.push(e.index);
+            if (e.index === 2) throw new Error('one bad event');
+          });
+        }),
+      ],
+    });
+    await registry.start();
+    await ctx!.publish([up('a')]);
+    await ctx!.publish([up('b')]);
+    expect(seen).toEqual([1, 2, 3]);
+    expect(lines.some((l) => l.level === 'error' && l.msg.includes('handler failed'))).toBe(true);
+  });
+
+  it('refuses two plugins with one name', () => {
+    expect(() => createRegistry({ store: new TestStore(), plugins: [sink('x', []), sink('x', [])] })).toThrow(/two plugins are named "x"/);
+  });
+
+  it('stops what started when a plugin fails to start, and says which', async () => {
+    const log: string[] = [];
+    const broken: Plugin = {
+      name: 'broken',
+      start: () => Promise.reject(new Error('port in use')),
+      stop: async () => undefined,
+    };
+    registry = createRegistry({ store: new TestStore(log), plugins: [sink('ok', log), broken] });
+    await expect(registry.start()).rejects.toThrow('plugin "broken" failed to start: port in use');
+    expect(log).toEqual(['start store', 'start ok', 'stop ok', 'stop store']);
+  });
+
+  it('leaves no timer, subscription or watcher behind after stop', async () => {
+    const before = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length;
+    const store = new TestStore();
+    let teardowns = 0;
+    let watchCompleted = false;
+    const s = source('s', () => new Observable<SourceEvent>(() => () => void teardowns++));
+    registry = createRegistry({
+      store,
+      plugins: [s, sink('w', [], (c) => c.catalog.watch().subscribe({ complete: () => (watchCompleted = true) }))],
+      backoff: { initialMs: 5 },
+    });
+    await registry.start();
+    await registry.stop();
+    await new Promise((r) => setImmediate(r));
+    expect(teardowns).toBe(1);
+    expect(watchCompleted).toBe(true);
+    expect(process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap').length).toBeLessThanOrEqual(before);
+    await expect(registry.stop()).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,308 @@
+import { hostname } from 'node:os';
+import { defer, retry, Subject, takeUntil, timer, type Observable, type Subscription } from 'rxjs';
+import { backoffDelay, type BackoffOptions } from './backoff.js';
+import type { ApplyResult, CatalogEvent, NormalizedEvent, SourceEvent, StoreEntry } from './events.js';
+import { silentLogger, type Logger } from './logger.js';
+import { HealthStatusSchema } from './model.js';
+import { normalizeInstance, type InstanceDefaults } from './normalize.js';
+import { isSource, type Catalog, type CatalogStore, type Plugin, type PluginContext } from './plugin.js';
+import { check, ValidationError, type IssuePath } from './validate.js';
+
+export interface RegistryOptions {
+  readonly store: CatalogStore;
+  /** Sources and sinks; started in this order within their kind (sinks first, then sources). */
+  readonly plugins?: readonly Plugin[];
+  readonly logger?: Logger;
+  /** This agent's node (default: the host name) and its address (default 127.0.0.1). */
+  readonly node?: string;
+  readonly nodeAddress?: string;
+  readonly datacenter?: string;
+  readonly dataDir?: string;
+  /** Relative paths in plugin options resolve against this (default: the working directory). */
+  readonly baseDir?: string;
+  /** How a failed source stream is restarted. */
+  readonly backoff?: BackoffOptions;
+}
+
+export interface Registry {
+  readonly catalog: Catalog;
+  readonly store: CatalogStore;
+  /** Starts the store, then sinks, then sources. */
+  start(): Promise<void>;
+  /** Stops sources, writes what they sent, then stops sinks and the store. Idempotent. */
+  stop(): Promise<void>;
+  /** Settles once every event published so far has been applied (tests, shutdown). */
+  flush(): Promise<void>;
+}
+
+interface Pending {
+  readonly entries: readonly StoreEntry[];
+  resolve(result: ApplyResult): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Composes a store, sinks and sources into a running registry.
+ *
+ * Every source event goes through one queue: it is validated and qualified with its
+ * owner, then bursts from all sources are applied as one batch per turn of the
+ * event loop. Nothing writes to the store synchronously from inside a store
+ * callback: publishing from a watcher lands in the next batch.
+ */
+export function createRegistry(options: RegistryOptions): Registry {
+  const { store } = options;
+  const plugins = options.plugins ?? [];
+  const logger = options.logger ?? silentLogger();
+  const defaults: InstanceDefaults = {
+    node: options.node ?? hostname(),
+    nodeAddress: options.nodeAddress ?? '127.0.0.1',
+    datacenter: options.datacenter ?? 'dc1',
+  };
+  const names = new Set<string>();
+  for (const p of plugins) {
+    if (names.has(p.name)) {
+      throw new Error(`two plugins are named "${p.name}": give each a distinct name (the name owns what a source registers)`);
+    }
+    names.add(p.name);
+  }
+
+  const stopping$ = new Subject<void>();
+  const abort = new AbortController();
+  const subscriptions: Subscription[] = [];
+  const started: Plugin[] = [];
+  let state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  let storeStarted = false;
+
+  // --- the write queue -------------------------------------------------------
+  let queue: Pending[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  let inflight: Promise<void> | undefined;
+  let accepting = true;
+
+  const schedule = (): void => {
+    if (scheduled || inflight || queue.length === 0) return;
+    scheduled = setImmediate(() => {
+      scheduled = undefined;
+      inflight = drain().finally(() => {
+        inflight = undefined;
+        schedule();
+      });
+    });
+  };
+
+  const drain = async (): Promise<void> => {
+    const batch = queue;
+    queue = [];
+    const entries = batch.flatMap((p) => p.entries);
+    try {
+      const result = await store.apply(entries);
+      let offset = 0;
+      for (const p of batch) {
+        const end = offset + p.entries.length;
+        const start = offset;
+        p.resolve({
+          index: result.index,
+          changed: result.changed,
+          rejected: result.rejected.filter((r) => r.entry >= start && r.entry < end).map((r) => ({ ...r, entry: r.entry - start })),
+        });
+        offset = end;
+      }
+    } catch (error) {
+      for (const p of batch) p.reject(error);
+    }
+  };
+
+  const enqueue = (entries: readonly StoreEntry[]): Promise<ApplyResult> => {
+    if (!accepting) return Promise.reject(new Error('the registry is stopped; nothing more is written'));
+    if (entries.length === 0) return Promise.resolve({ index: store.index, changed: 0, rejected: [] });
+    return new Promise<ApplyResult>((resolve, reject) => {
+      queue.push({ entries, resolve, reject });
+      schedule();
+    });
+  };
+
+  const flush = async (): Promise<void> => {
+    while (scheduled || inflight || queue.length) {
+      await (inflight ?? new Promise<void>((r) => setImmediate(r)));
+    }
+  };
+
+  const normalize = (source: string, event: SourceEvent, base: IssuePath): NormalizedEvent => {
+    const where = `event from source "${source}"`;
+    switch (event.type) {
+      case 'upsert':
+        return { type: 'upsert', instance: normalizeInstance(event.instance, source, defaults, where, [...base, 'instance']) };
+      case 'reset':
+        if (!Array.isArray(event.instances)) throw new ValidationError(where, [{ path: [...base, 'instances'], message: 'must be an array' }]);
+        return {
+          type: 'reset',
+          instances: event.instances.map((i, n) => normalizeInstance(i, source, defaults, where, [...base, 'instances', n])),
+        };
+      case 'remove':
+        if (typeof event.ref?.id !== 'string' || !event.ref.id) {
+          throw new ValidationError(where, [{ path: [...base, 'ref', 'id'], message: 'must be a non-empty string' }]);
+        }
+        return { type: 'remove', ref: { node: event.ref.node ?? defaults.node, id: event.ref.id } };
+      case 'checkStatus': {
+        const issues = check(HealthStatusSchema, event.status, [...base, 'status']);
+        if (typeof event.checkId !== 'string' || !event.checkId) issues.push({ path: [...base, 'checkId'], message: 'must be a non-empty string' });
+        if (issues.length) throw new ValidationError(where, issues);
+        // Consul keeps the first 4 KB of a check's output.
+        return { type: 'checkStatus', node: event.node ?? defaults.node, checkId: event.checkId, status: event.status, output: (event.output ?? '').slice(0, 4096) };
+      }
+      default:
+        throw new ValidationError(where, [{ path: [...base, 'type'], message: `unknown event type ${JSON.stringify((event as { type?: unknown }).type)}` }]);
+    }
+  };
+
+  // --- what plugins see -------------------------------------------------------
+  const watch = (): Observable<CatalogEvent> => store.watch().pipe(takeUntil(stopping$));
+  const catalog: Catalog = {
+    get index() {
+      return store.index;
+    },
+    get servicesIndex() {
+      return store.servicesIndex;
+    },
+    get nodesIndex() {
+      return store.nodesIndex;
+    },
+    serviceIndex: (s) => store.serviceIndex(s),
+    nodeIndex: (n) => store.nodeIndex(n),
+    services: () => store.services(),
+    instances: (s, f) => store.instances(s, f),
+    allInstances: () => store.allInstances(),
+    nodes: () => store.nodes(),
+    node: (n) => store.node(n),
+    instance: (r) => store.instance(r),
+    instanceByKey: (k) => store.instanceByKey(k),
+    instanceByCheck: (n, c) => store.instanceByCheck(n, c),
+    ownedBy: (s) => store.ownedBy(s),
+    watch,
+    follow(handler) {
+      return watch().subscribe((event) => {
+        try {
+          handler(event);
+        } catch (err) {
+          logger.error({ err, event: event.type, index: event.index }, 'catalog handler failed on one event; it keeps receiving the next ones');
+        }
+      });
+    },
+  };
+
+  const contextFor = (plugin: Plugin): PluginContext => {
+    const log = logger.child({ plugin: plugin.name });
+    return {
+      logger: log,
+      node: defaults.node,
+      nodeAddress: defaults.nodeAddress,
+      datacenter: defaults.datacenter,
+      dataDir: options.dataDir ?? '',
+      baseDir: options.baseDir ?? process.cwd(),
+      catalog,
+      signal: abort.signal,
+      publish(events) {
+        let entries: StoreEntry[];
+        try {
+          entries = events.map((e, n) => ({ source: plugin.name, event: normalize(plugin.name, e, [n]) }));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return enqueue(entries);
+      },
+    };
+  };
+
+  const follow = (plugin: Plugin & { events(): Observable<SourceEvent | readonly SourceEvent[]> }, log: Logger): void => {
+    const sub = defer(() => plugin.events())
+      .pipe(
+        retry({
+          resetOnSuccess: true,
+          delay: (err: unknown, attempt: number) => {
+            const ms = backoffDelay(attempt, options.backoff);
+            log.error({ err, attempt, retryInMs: ms }, 'source stream failed; what it registered stays; restarting');
+            return timer(ms);
+          },
+        }),
+        takeUntil(stopping$),
+      )
+      .subscribe({
+        next: (value) => {
+          const list = (Array.isArray(value) ? value : [value]) as readonly SourceEvent[];
+          const entries: StoreEntry[] = [];
+          for (const [n, event] of list.entries()) {
+            try {
+              entries.push({ source: plugin.name, event: normalize(plugin.name, event, list.length > 1 ? [n] : []) });
+            } catch (err) {
+              log.error({ err: err instanceof Error ? err.message : err }, 'source sent an invalid event; it was dropped');
+            }
+          }
+          enqueue(entries).then(
+            (result) => {
+              for (const r of result.rejected) log.error({ reason: r.reason, event: r.event }, 'event rejected by the store');
+            },
+            (err: unknown) => {
+              if (state !== 'stopped') log.error({ err }, 'store write failed');
+            },
+          );
+        },
+        complete: () => log.debug('source stream completed'),
+      });
+    subscriptions.push(sub);
+  };
+
+  return {
+    catalog,
+    store,
+    flush,
+    async start() {
+      if (state !== 'new') throw new Error(`the registry cannot start: it is ${state}`);
+      state = 'starting';
+      const sinks = plugins.filter((p) => !isSource(p));
+      const sources = plugins.filter(isSource);
+      try {
+        await store.start({ logger: logger.child({ store: store.name }), node: defaults.node, datacenter: defaults.datacenter, dataDir: options.dataDir ?? '' });
+        storeStarted = true;
+        for (const plugin of [...sinks, ...sources]) {
+          try {
+            await plugin.start(contextFor(plugin));
+          } catch (err) {
+            throw new Error(`plugin "${plugin.name}" failed to start: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          }
+          started.push(plugin);
+        }
+        for (const source of sources) follow(source, logger.child({ plugin: source.name }));
+        state = 'running';
+        logger.info({ node: defaults.node, datacenter: defaults.datacenter, store: store.name, plugins: plugins.map((p) => p.name) }, 'registry started');
+      } catch (err) {
+        state = 'running';
+        await this.stop();
+        throw err;
+      }
+    },
+    async stop() {
+      if (state === 'stopping' || state === 'stopped' || state === 'new') {
+        state = state === 'new' ? 'stopped' : state;
+        return;
+      }
+      state = 'stopping';
+      stopping$.next();
+      stopping$.complete();
+      for (const s of subscriptions.splice(0)) s.unsubscribe();
+      abort.abort();
+      // Plugins may still publish while they stop (a scheduler deregistering what it ran).
+      for (const plugin of started.splice(0).reverse()) {
+        try {
+          await plugin.stop();
+        } catch (err) {
+          logger.error({ err, plugin: plugin.name }, 'plugin failed to stop cleanly');
+        }
+      }
+      await flush();
+      accepting = false;
+      if (storeStarted) await store.stop();
+      state = 'stopped';
+      logger.info('registry stopped');
+    },
+  };
+}
