@@ -1,0 +1,1 @@
+export { memoryStore, MemoryStore, parseOptions, optionsSchema, store, type MemoryStoreOptions } from './memory-store.js';

@@ -1,0 +1,4 @@
+export * from './store-contract.js';
+export * from './source-contract.js';
+export * from './harness.js';
+export * from './helpers.js';
