@@ -2,6 +2,13 @@ import type { Check, CheckInput, InstanceInput, InstanceSpec } from './model.js'
 import { InstanceInputSchema } from './model.js';
 import { check, ValidationError, type IssuePath } from './validate.js';
 
+// Shared, frozen defaults: a catalog of 100k instances holds one of each, not 100k.
+const NO_META: Readonly<Record<string, string>> = Object.freeze({});
+const NO_TAGS: readonly string[] = Object.freeze([]);
+const NO_CHECKS: readonly Check[] = Object.freeze([]);
+const NO_ADDRESSES: InstanceSpec['taggedAddresses'] = Object.freeze({});
+const DEFAULT_WEIGHTS = Object.freeze({ passing: 1, warning: 1 });
+
 /** Where defaults come from: the agent that runs the registry. */
 export interface InstanceDefaults {
   readonly node: string;
@@ -26,7 +33,7 @@ export function normalizeInstance(
   const i = input as InstanceInput;
   const id = i.id ?? i.service;
   const onDefaultNode = i.node === undefined || i.node === defaults.node;
-  const checks = (i.checks ?? []).map((c, n, all) => normalizeCheck(c, id, i.service, all.length > 1 ? n + 1 : 0));
+  const checks = !i.checks?.length ? NO_CHECKS : i.checks.map((c, n, all) => normalizeCheck(c, id, i.service, all.length > 1 ? n + 1 : 0));
   const ids = new Set<string>();
   for (const [n, c] of checks.entries()) {
     if (ids.has(c.id)) throw new ValidationError(where, [{ path: [...base, 'checks', n, 'id'], message: `duplicate check id "${c.id}"` }]);
@@ -37,14 +44,14 @@ export function normalizeInstance(
     service: i.service,
     node: i.node ?? defaults.node,
     nodeAddress: i.nodeAddress ?? (onDefaultNode ? defaults.nodeAddress : (i.address ?? '')),
-    nodeMeta: i.nodeMeta ?? {},
+    nodeMeta: i.nodeMeta ?? NO_META,
     datacenter: i.datacenter ?? defaults.datacenter,
     address: i.address ?? '',
     port: i.port ?? 0,
-    tags: i.tags ?? [],
-    meta: i.meta ?? {},
-    weights: i.weights ?? { passing: 1, warning: 1 },
-    taggedAddresses: i.taggedAddresses ?? {},
+    tags: i.tags ?? NO_TAGS,
+    meta: i.meta ?? NO_META,
+    weights: i.weights ?? DEFAULT_WEIGHTS,
+    taggedAddresses: i.taggedAddresses ?? NO_ADDRESSES,
     enableTagOverride: i.enableTagOverride ?? false,
     kind: i.kind ?? '',
     checks,

@@ -1,0 +1,57 @@
+import { readdirSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '@signpost/core';
+import { agentCatalog } from '@signpost/agent';
+import { parseServicesFile } from '@signpost/source-static';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const SECTIONS = ['Description', 'Options', 'Examples', 'Metrics'];
+
+function readmes(): Array<{ name: string; file: string; plugin: boolean }> {
+  const out: Array<{ name: string; file: string; plugin: boolean }> = [{ name: 'README.md', file: join(root, 'README.md'), plugin: false }];
+  for (const group of ['packages', 'apps', 'tools']) {
+    for (const dir of readdirSync(join(root, group))) {
+      const file = join(root, group, dir, 'README.md');
+      const pkg = JSON.parse(readFileSync(join(root, group, dir, 'package.json'), 'utf8')) as { nx?: { tags?: string[] } };
+      const plugin = (pkg.nx?.tags ?? []).some((t) => ['type:store', 'type:source', 'type:sink'].includes(t));
+      out.push({ name: `${group}/${dir}/README.md`, file, plugin });
+    }
+  }
+  return out;
+}
+
+function yamlBlocks(markdown: string): string[] {
+  return [...markdown.matchAll(/```ya?ml\n([\s\S]*?)```/g)].map((m) => m[1]!);
+}
+
+describe('READMEs', () => {
+  const all = readmes();
+
+  it.each(all.map((r) => [r.name, r] as const))('%s exists', (_n, r) => {
+    expect(existsSync(r.file)).toBe(true);
+  });
+
+  it.each(all.filter((r) => r.plugin).map((r) => [r.name, r] as const))('%s has the plugin sections', (_n, r) => {
+    const headings = [...readFileSync(r.file, 'utf8').matchAll(/^## (.+)$/gm)].map((m) => m[1]!.trim());
+    for (const section of SECTIONS) expect(headings, `${r.name} lacks "## ${section}"`).toContain(section);
+  });
+
+  const blocks = all.flatMap((r) => (existsSync(r.file) ? yamlBlocks(readFileSync(r.file, 'utf8')).map((text, n) => [`${r.name} example ${n + 1}`, text] as const) : []));
+
+  it('finds examples to check', () => {
+    expect(blocks.length).toBeGreaterThan(4);
+  });
+
+  it.each(blocks)('%s validates', (_name, text) => {
+    const env = { SIGNPOST_NODE: 'n1' };
+    if (/^(services|service|nodes):/m.test(text)) {
+      expect(() => parseServicesFile(text, 'example.yaml')).not.toThrow();
+    } else if (/^(store|plugins):/m.test(text)) {
+      expect(() => parseConfig(text, join(root, 'example.yaml'), agentCatalog, { env })).not.toThrow();
+    } else {
+      throw new Error(`an example that is neither an app config nor a services file:\n${text}`);
+    }
+  });
+});
