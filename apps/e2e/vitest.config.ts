@@ -1,4 +1,4 @@
 import { defineConfig } from 'vitest/config';
-import { shared } from '../../vitest.shared.js';
+import { shared } from '../../tools/vitest.shared.js';
 
 export default defineConfig({ ...shared, test: { ...shared.test, testTimeout: 60_000 } });

@@ -12,7 +12,7 @@ const SECTIONS = ['Description', 'Options', 'Examples', 'Metrics'];
 function readmes(): Array<{ name: string; file: string; plugin: boolean }> {
   const out: Array<{ name: string; file: string; plugin: boolean }> = [{ name: 'README.md', file: join(root, 'README.md'), plugin: false }];
   for (const group of ['packages', 'apps', 'tools']) {
-    for (const dir of readdirSync(join(root, group))) {
+    for (const dir of readdirSync(join(root, group), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name)) {
       const file = join(root, group, dir, 'README.md');
       const pkg = JSON.parse(readFileSync(join(root, group, dir, 'package.json'), 'utf8')) as { nx?: { tags?: string[] } };
       const plugin = (pkg.nx?.tags ?? []).some((t) => ['type:store', 'type:source', 'type:sink'].includes(t));

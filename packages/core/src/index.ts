@@ -12,3 +12,4 @@ export * from './validate.js';
 export * from './logger.js';
 export * from './backoff.js';
 export { Type, type Static, type TSchema } from '@sinclair/typebox';
+export * from './listen.js';
