@@ -2,3 +2,4 @@ export * from './store-contract.js';
 export * from './source-contract.js';
 export * from './harness.js';
 export * from './helpers.js';
+export * from './programs.js';

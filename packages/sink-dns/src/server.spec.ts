@@ -1,0 +1,190 @@
+import { createSocket } from 'node:dgram';
+import { Resolver } from 'node:dns/promises';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as dnsPacket from 'dns-packet';
+import { activeHandles, eventually, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { dnsSink, type DnsSink } from './index.js';
+
+const query = (id: number, name: string, type = 'A'): Buffer => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: type as 'A', name }] });
+const framed = (msg: Buffer): Buffer => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 255]), msg]);
+
+async function udpAsk(port: number, msg: Buffer, timeoutMs = 2000): Promise<dnsPacket.Packet> {
+  const socket = createSocket('udp4');
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
+      socket.on('message', (m) => {
+        clearTimeout(timer);
+        resolve(dnsPacket.decode(m));
+      });
+      socket.send(msg, port, '127.0.0.1');
+    });
+  } finally {
+    socket.close();
+  }
+}
+
+describe('dns sink over real sockets', () => {
+  let run: Running;
+  let dns: DnsSink;
+  let port: number;
+  let resolver: Resolver;
+
+  beforeAll(async () => {
+    dns = dnsSink({ listen: '127.0.0.1:0', tcpIdleTimeout: '300ms', nodeTtl: '0s' });
+    run = await runPlugins([dns]);
+    port = dns.address()!.port;
+    resolver = new Resolver({ timeout: 2000, tries: 1 });
+    resolver.setServers([`127.0.0.1:${port}`]);
+    await run.store.apply([
+      upsert(spec('cerebro', { node: 'nomad-client01-dev', nodeAddress: '192.168.10.107', id: 'c1', port: 24623 })),
+      upsert(spec('cerebro', { node: 'nomad-client02-dev', nodeAddress: '192.168.10.108', id: 'c2', port: 31601 })),
+      upsert(spec('meta', { node: 'n5', nodeAddress: '10.0.0.5', nodeMeta: { rack: 'r1' } })),
+      ...Array.from({ length: 300 }, (_, n) => upsert(spec('big', { node: `node-${n}`, nodeAddress: `10.1.${n >> 8}.${n & 255}`, id: `b${n}`, port: 1000 + n }))),
+    ]);
+  });
+
+  afterAll(async () => {
+    await run.stop();
+  });
+
+  it('answers A, SRV, TXT and PTR to Node’s resolver', async () => {
+    expect((await resolver.resolve4('cerebro.service.consul')).sort()).toEqual(['192.168.10.107', '192.168.10.108']);
+    const srv = (await resolver.resolveSrv('_cerebro._tcp.service.consul')).sort((a, b) => a.port - b.port);
+    expect(srv).toEqual([
+      { name: 'nomad-client01-dev.node.dc1.consul', port: 24623, priority: 1, weight: 1 },
+      { name: 'nomad-client02-dev.node.dc1.consul', port: 31601, priority: 1, weight: 1 },
+    ]);
+    expect(await resolver.resolveTxt('n5.node.consul')).toEqual([['rack=r1']]);
+    expect(await resolver.reverse('192.168.10.107')).toEqual(['nomad-client01-dev.node.dc1.consul']);
+    await expect(resolver.resolve4('nope.service.consul')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+  });
+
+  it('sets TC on a UDP answer that does not fit, and the client’s TCP retry gets all 300 records', async () => {
+    const udp = await udpAsk(port, query(1, 'big.service.consul'));
+    expect(udp.flag_tc).toBe(true);
+    expect((await resolver.resolve4('big.service.consul')).length).toBe(300);
+  });
+
+  it('reflects a catalog change in the very next answer', async () => {
+    await run.store.apply([upsert(spec('late', { node: 'n9', nodeAddress: '10.9.9.9' }))]);
+    expect(await resolver.resolve4('late.service.consul')).toEqual(['10.9.9.9']);
+  });
+
+  it('serves several TCP queries on one connection, framing split across segments', async () => {
+    const socket = connect(port, '127.0.0.1');
+    const answers: dnsPacket.Packet[] = [];
+    let buf = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        answers.push(dnsPacket.decode(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+      }
+    });
+    await new Promise((r) => socket.once('connect', r));
+    // Two queries in one write, then a third split in three writes.
+    socket.write(Buffer.concat([framed(query(11, 'cerebro.service.consul')), framed(query(12, 'big.service.consul'))]));
+    const third = framed(query(13, 'meta.service.consul'));
+    socket.write(third.subarray(0, 1));
+    await new Promise((r) => setTimeout(r, 20));
+    socket.write(third.subarray(1, 9));
+    await new Promise((r) => setTimeout(r, 20));
+    socket.write(third.subarray(9));
+    await eventually(() => answers.length === 3, 3000, 'three TCP answers');
+    expect(answers.map((a) => [a.id, a.answers!.length])).toEqual([
+      [11, 2],
+      [12, 300],
+      [13, 1],
+    ]);
+    socket.destroy();
+  });
+
+  it('closes an idle TCP connection', async () => {
+    const socket = connect(port, '127.0.0.1');
+    const closed = new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      socket.on('close', () => resolve(Date.now() - t0));
+    });
+    expect(await closed).toBeLessThan(2000);
+  });
+
+  it('survives 100,000 random and mutated packets, then still answers correctly', async () => {
+    const client = createSocket('udp4');
+    const valid = [query(1, 'cerebro.service.consul'), query(2, '_big._tcp.service.consul', 'SRV'), query(3, 'n5.node.consul', 'TXT'), query(4, 'consul', 'SOA')];
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const packet = (k: number): Buffer => {
+      if (k % 3 === 0) return Buffer.from(Array.from({ length: rand(80) }, () => rand(256)));
+      const base = Buffer.from(valid[k % valid.length]!);
+      const out = k % 3 === 1 ? base.subarray(0, rand(base.length + 1)) : base;
+      for (let flips = rand(6); flips > 0; flips--) if (out.length) out[rand(out.length)] = rand(256);
+      return Buffer.from(out);
+    };
+    let replies = 0;
+    client.on('message', () => replies++);
+    // Paced by what the server has handled, so the kernel does not drop the flood
+    // and the server really sees (nearly) every packet.
+    const handledBefore = dns.stats()!.queries;
+    for (let k = 0; k < 100_000; k += 200) {
+      for (let j = k; j < k + 200; j++) client.send(packet(j), port, '127.0.0.1');
+      const deadline = Date.now() + 200;
+      while (dns.stats()!.queries - handledBefore < (k + 200) * 0.99 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    client.close();
+    expect(dns.stats()!.queries - handledBefore).toBeGreaterThan(99_000);
+    expect(replies).toBeGreaterThan(1000);
+    console.log(`fuzz: ${dns.stats()!.queries} packets handled, ${replies} answered, ${dns.stats()!.dropped} dropped as non-queries`);
+    expect(dns.stats()!.internalErrors).toBe(0);
+    expect((await resolver.resolve4('cerebro.service.consul')).sort()).toEqual(['192.168.10.107', '192.168.10.108']);
+  }, 60_000);
+});
+
+describe('dns sink recursors', () => {
+  it('forwards names outside its domains in order, and answers SERVFAIL when all fail', async () => {
+    // A real upstream resolver on loopback that knows one name.
+    const upstream = createSocket('udp4');
+    upstream.on('message', (msg, rinfo) => {
+      const q = dnsPacket.decode(msg);
+      upstream.send(
+        dnsPacket.encode({ type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE, questions: q.questions, answers: [{ type: 'A', name: q.questions![0]!.name, ttl: 60, data: '203.0.113.7' }] }),
+        rinfo.port,
+        rinfo.address,
+      );
+    });
+    await new Promise<void>((r) => upstream.bind(0, '127.0.0.1', () => r()));
+    const dead = createSocket('udp4'); // bound but never answers
+    await new Promise<void>((r) => dead.bind(0, '127.0.0.1', () => r()));
+
+    const dns = dnsSink({ listen: '127.0.0.1:0', recursors: [`127.0.0.1:${dead.address().port}`, `127.0.0.1:${upstream.address().port}`], recursorTimeout: '100ms' });
+    const run = await runPlugins([dns]);
+    const port = dns.address()!.port;
+    try {
+      const forwarded = await udpAsk(port, query(21, 'example.com'));
+      expect(forwarded.answers!.map((a) => ('data' in a ? a.data : ''))).toEqual(['203.0.113.7']);
+      expect(forwarded.id).toBe(21);
+      const own = await udpAsk(port, query(22, 'nope.service.consul'));
+      expect(own.flag_ra).toBe(true);
+      upstream.close();
+      const failed = await udpAsk(port, query(23, 'example.org'));
+      expect(failed.rcode).toBe('SERVFAIL');
+      expect(failed.id).toBe(23);
+    } finally {
+      dead.close();
+      await run.stop();
+    }
+  });
+
+  it('releases its sockets on stop', async () => {
+    const before = activeHandles();
+    const dns = dnsSink({ listen: '127.0.0.1:0' });
+    const run = await runPlugins([dns]);
+    await run.stop();
+    await eventually(() => Object.entries(activeHandles()).every(([k, n]) => k === 'TTYWrap' || n <= (before[k] ?? 0)), 3000, 'handles released');
+  });
+});
