@@ -27,7 +27,7 @@ export function dnsSink(options: DnsSinkOptions = {}): DnsSink {
   return {
     name: opts.name,
     async start(ctx: PluginContext) {
-      const table = new DnsTable(ctx.catalog, { datacenter: ctx.datacenter.toLowerCase(), onlyPassing: opts.onlyPassing, serviceTtl: opts.serviceTtl });
+      const table = new DnsTable(ctx.catalog, { datacenter: ctx.datacenter.toLowerCase(), domains: opts.domains, onlyPassing: opts.onlyPassing, serviceTtl: opts.serviceTtl });
       subscription = ctx.catalog.follow((event) => table.onEvent(event));
       table.flush();
       const responder = new Responder(table, opts, ipBytes(ctx.nodeAddress));

@@ -8,11 +8,14 @@ import { Responder } from './responder.js';
 import { DnsTable } from './table.js';
 import { ipBytes } from './names.js';
 
+/** dns-packet's decoded packet carries flags and rcode its types leave out. */
+export type Decoded = Omit<Packet, 'answers'> & { rcode: string; flag_aa: boolean; flag_ra: boolean; flag_rd: boolean; flag_tc: boolean; answers?: Array<Answer & { ttl: number }> };
+
 interface Fixture {
   store: RecordingStore;
   table: DnsTable;
   responder: Responder;
-  ask(name: string, type?: string, opts?: { edns?: number | false; transport?: 'udp' | 'tcp'; ednsVersion?: number }): { bytes: Buffer; packet: Packet };
+  ask(name: string, type?: string, opts?: { edns?: number | false; transport?: 'udp' | 'tcp'; ednsVersion?: number }): { bytes: Buffer; packet: Decoded };
   write(...entries: StoreEntry[]): Promise<void>;
 }
 
@@ -20,7 +23,7 @@ const at = (node: string, nodeAddress: string, extra: Partial<InstanceInput> = {
 
 async function fixture(options: DnsSinkOptions = {}, datacenter = 'dc1'): Promise<Fixture> {
   const store = new RecordingStore();
-  const table = new DnsTable(store, { datacenter, onlyPassing: options.onlyPassing ?? false, serviceTtl: resolveOptions(options).serviceTtl });
+  const table = new DnsTable(store, { datacenter, domains: resolveOptions(options).domains, onlyPassing: options.onlyPassing ?? false, serviceTtl: resolveOptions(options).serviceTtl });
   store.watch().subscribe((e) => table.onEvent(e));
   table.flush();
   const responder = new Responder(table, resolveOptions(options), ipBytes('127.0.0.1'));
@@ -40,7 +43,7 @@ async function fixture(options: DnsSinkOptions = {}, datacenter = 'dc1'): Promis
       });
       const reply = responder.respond(query, o.transport ?? 'udp');
       if (reply.kind !== 'answer') throw new Error(`expected an answer, got ${reply.kind}`);
-      return { bytes: reply.bytes, packet: dnsPacket.decode(reply.bytes) };
+      return { bytes: reply.bytes, packet: dnsPacket.decode(reply.bytes) as unknown as Decoded };
     },
     async write(...entries) {
       await store.apply(entries);

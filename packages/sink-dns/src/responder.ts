@@ -1,7 +1,13 @@
 import { parseName, type Lookup } from './names.js';
 import type { ResolvedOptions } from './options.js';
-import type { DnsTable, Member } from './table.js';
-import { BADVERS_UPPER, CLASS_ANY, CLASS_IN, encodeName, parseQuery, RCODE, ResponseWriter, TYPE, type Labels, type Query } from './wire.js';
+import { serviceKey, type DnsTable } from './table.js';
+import { BADVERS_UPPER, CLASS_ANY, CLASS_IN, dnsName, isParseError, parseQuery, questionLabels, RCODE, ResponseWriter, TYPE, type DnsName, type Query } from './wire.js';
+
+/** A parsed question name, with the table key of a service lookup made once. */
+type Plan = Lookup & { readonly key?: string };
+
+/** How many distinct question names keep their parse; past it the cache starts over. */
+const PLAN_CACHE = 10_000;
 
 /** The largest UDP answer we send, whatever a client's EDNS buffer says (and what our OPT advertises). */
 export const MAX_UDP = 4096;
@@ -20,8 +26,12 @@ export type Reply =
  */
 export class Responder {
   readonly #writer = new ResponseWriter();
-  readonly #targets = new Map<string, { labels: Labels; wire: Buffer }>();
   readonly #nsIp: Buffer | undefined;
+  /** Per served domain: the apex, `ns.<domain>` and `hostmaster.<domain>`. */
+  readonly #apexNames: readonly { apex: DnsName; ns: DnsName; hostmaster: DnsName }[];
+  #order: number[] = [];
+  #targetAt = new Int32Array(64);
+  readonly #plans = new Map<string, Plan>();
 
   constructor(
     private readonly table: DnsTable,
@@ -30,21 +40,29 @@ export class Responder {
     private readonly random: () => number = Math.random,
   ) {
     this.#nsIp = nsAddress;
+    this.#apexNames = options.domains.map((d) => ({ apex: dnsName(d), ns: dnsName(['ns', ...d]), hostmaster: dnsName(['hostmaster', ...d]) }));
   }
 
   respond(packet: Buffer, transport: 'udp' | 'tcp'): Reply {
-    const parsed = parseQuery(packet);
-    if (!parsed.ok) {
-      if (parsed.drop) return { kind: 'drop' };
-      return this.#error(parsed, parsed.rcode, transport === 'tcp' ? 65535 : 512);
+    const q = parseQuery(packet);
+    if (isParseError(q)) {
+      if (q.drop) return { kind: 'drop' };
+      return this.#error(q, q.rcode, transport === 'tcp' ? 65535 : 512);
     }
-    const q = parsed.query;
     const limit = transport === 'tcp' ? 65535 : q.edns ? Math.max(512, Math.min(q.edns.udpSize, MAX_UDP)) : 512;
     if (q.edns && q.edns.version !== 0) return this.#error(q, 0, limit, BADVERS_UPPER); // RFC 6891 6.1.3
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.#error(q, RCODE.NOTIMP, limit);
     if (q.qclass !== CLASS_IN && q.qclass !== CLASS_ANY) return this.#error(q, RCODE.REFUSED, limit);
 
-    const lookup = parseName(q.labels, this.options.domains);
+    // Parse each distinct name once: the same few names are asked over and over.
+    const name = packet.toString('latin1', 12, q.questionEnd - 4);
+    let lookup = this.#plans.get(name);
+    if (!lookup) {
+      const parsed = parseName(questionLabels(packet), this.options.domains);
+      lookup = parsed.kind === 'service' ? { ...parsed, key: serviceKey(parsed.dc ?? this.table.datacenter, parsed.service) } : parsed;
+      if (this.#plans.size >= PLAN_CACHE) this.#plans.clear();
+      this.#plans.set(name, lookup);
+    }
     if (lookup.kind === 'outside') {
       return this.options.recursors.length ? { kind: 'forward', query: q } : this.#error(q, RCODE.REFUSED, limit);
     }
@@ -62,7 +80,7 @@ export class Responder {
     return reply.kind === 'answer' ? reply.bytes : Buffer.alloc(0);
   }
 
-  #error(q: { id: number; rd: boolean; opcode: number; question?: Buffer | undefined; edns?: Query['edns'] }, rcode: number, limit: number, extUpper = 0): Reply {
+  #error(q: { id: number; rd: boolean; opcode: number; packet?: Buffer | undefined; questionEnd?: number | undefined; edns?: Query['edns'] }, rcode: number, limit: number, extUpper = 0): Reply {
     const w = this.#writer;
     w.begin(q, limit);
     if (q.edns) w.opt(MAX_UDP, extUpper);
@@ -81,7 +99,7 @@ export class Responder {
     return { kind: 'answer', bytes, rcode, truncated };
   }
 
-  #answer(q: Query, lookup: Exclude<Lookup, { kind: 'outside' }>): number | 'forward' {
+  #answer(q: Query, lookup: Exclude<Plan, { kind: 'outside' }>): number | 'forward' {
     switch (lookup.kind) {
       case 'apex':
         return this.#apex(q, lookup.domain);
@@ -105,9 +123,9 @@ export class Responder {
     return this.table.knowsDatacenter(name) ? name : undefined;
   }
 
-  #service(q: Query, l: Extract<Lookup, { kind: 'service' }>): number {
+  #service(q: Query, l: Extract<Lookup, { kind: 'service' }> & { readonly key?: string }): number {
     const dc = this.#dc(l.dc);
-    const entry = dc === undefined ? undefined : this.table.service(dc, l.service);
+    const entry = dc === undefined ? undefined : l.key ? this.table.serviceByKey(l.key) : this.table.service(dc, l.service);
     let members = entry?.members ?? [];
     if (l.tag !== undefined) members = members.filter((m) => m.tags.has(l.tag!));
     // No instance that passes the health filter is an unknown name, as in Consul.
@@ -119,27 +137,25 @@ export class Responder {
     const wantA = q.qtype === TYPE.A || q.qtype === TYPE.ANY;
     const wantAAAA = q.qtype === TYPE.AAAA || q.qtype === TYPE.ANY;
     if (q.qtype === TYPE.SRV) {
-      const seen = new Set<Member['target']>();
-      const written: Member[] = [];
-      for (const n of order) {
-        const m = members[n]!;
-        const target = this.#target(m.target.prefix, l.domain);
-        if (!w.record(0, null, TYPE.SRV, ttl, (x) => {
-          x.u16(1);
-          x.u16(m.weight);
-          x.u16(m.port);
-          x.nameUncompressed(target.labels, target.wire);
-        }))
-          break;
+      // Where each target was first written, so ADDITIONAL owners point at it (-1: not yet).
+      if (this.#targetAt.length < entry.targets.length) this.#targetAt = new Int32Array(entry.targets.length * 2);
+      const targetAt = this.#targetAt;
+      targetAt.fill(-1, 0, entry.targets.length);
+      const count = order.length;
+      for (let k = 0; k < count; k++) {
+        const m = members[order[k]!]!;
+        const at = w.answerSrv(ttl, m.weight, m.port, entry.targets[m.targetIndex]!.names[l.domain]!);
+        if (at < 0) break;
+        if (targetAt[m.targetIndex]! < 0) targetAt[m.targetIndex] = at;
         wrote++;
-        written.push(m);
       }
+      // The targets' addresses, once each, unless the answers were already cut short.
       if (!w.truncated) {
-        for (const m of written) {
-          if (!m.target.ip || seen.has(m.target)) continue;
-          seen.add(m.target);
-          const ip = m.target.ip;
-          if (!w.record(2, this.#target(m.target.prefix, l.domain).labels, ip.length === 4 ? TYPE.A : TYPE.AAAA, ttl, (x) => x.bytes(ip))) break;
+        for (let t = 0; t < entry.targets.length; t++) {
+          const at = targetAt[t]!;
+          const ip = entry.targets[t]!.ip;
+          if (at < 0 || !ip) continue;
+          if (!w.additionalIp(at, ttl, ip)) break;
         }
       }
     } else if (wantA || wantAAAA) {
@@ -148,7 +164,7 @@ export class Responder {
         if (wrote >= cap) break;
         const ip = members[n]!.ip;
         if (!ip || !((ip.length === 4 && wantA) || (ip.length === 16 && wantAAAA))) continue;
-        if (!w.record(0, null, ip.length === 4 ? TYPE.A : TYPE.AAAA, ttl, (x) => x.bytes(ip))) break;
+        if (!w.answerIp(ttl, ip)) break;
         wrote++;
       }
     }
@@ -200,7 +216,7 @@ export class Responder {
     if (!wantSoa && !wantNs) return this.#negative(RCODE.NOERROR, domain);
     if (wantSoa) this.#soa(0, domain);
     if (wantNs) {
-      const ns = ['ns', ...this.options.domains[domain]!];
+      const ns = this.#apexNames[domain]!.ns;
       w.record(0, null, TYPE.NS, this.options.soa.minTtl, (x) => x.name(ns));
       const ip = this.#nsIp;
       if (ip) w.record(2, ns, ip.length === 4 ? TYPE.A : TYPE.AAAA, this.options.soa.minTtl, (x) => x.bytes(ip));
@@ -223,11 +239,11 @@ export class Responder {
   }
 
   #soa(section: 0 | 1, domain: number): void {
-    const apex = this.options.domains[domain]!;
+    const names = this.#apexNames[domain]!;
     const { minTtl, refresh, retry, expire } = this.options.soa;
-    this.#writer.record(section, apex, TYPE.SOA, minTtl, (x) => {
-      x.name(['ns', ...apex]);
-      x.name(['hostmaster', ...apex]);
+    this.#writer.record(section, names.apex, TYPE.SOA, minTtl, (x) => {
+      x.name(names.ns);
+      x.name(names.hostmaster);
       x.u32(Math.floor(Date.now() / 1000));
       x.u32(refresh);
       x.u32(retry);
@@ -236,22 +252,12 @@ export class Responder {
     });
   }
 
-  #target(prefix: Labels, domain: number): { labels: Labels; wire: Buffer } {
-    const key = `${domain}|${prefix.join('.')}`;
-    let t = this.#targets.get(key);
-    if (!t) {
-      // Names are a pure function of the prefix; the cache only needs a bound.
-      if (this.#targets.size > 100_000) this.#targets.clear();
-      const labels = [...prefix, ...this.options.domains[domain]!];
-      t = { labels, wire: encodeName(labels) };
-      this.#targets.set(key, t);
-    }
-    return t;
-  }
-
   /** A random order of `n` indexes (Fisher–Yates): answers are shuffled per query. */
   #shuffle(n: number): number[] {
-    const order = Array.from({ length: n }, (_, i) => i);
+    // One scratch array, reused: a query allocates nothing for its order.
+    const order = this.#order;
+    order.length = n;
+    for (let i = 0; i < n; i++) order[i] = i;
     for (let i = n - 1; i > 0; i--) {
       const j = Math.floor(this.random() * (i + 1));
       const t = order[i]!;

@@ -5,18 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dnsPacket from 'dns-packet';
 import { activeHandles, eventually, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import { dnsSink, type DnsSink } from './index.js';
+import type { Decoded } from './responder.spec.js';
 
 const query = (id: number, name: string, type = 'A'): Buffer => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: type as 'A', name }] });
 const framed = (msg: Buffer): Buffer => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 255]), msg]);
 
-async function udpAsk(port: number, msg: Buffer, timeoutMs = 2000): Promise<dnsPacket.Packet> {
+async function udpAsk(port: number, msg: Buffer, timeoutMs = 2000): Promise<Decoded> {
   const socket = createSocket('udp4');
   try {
     return await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('no answer')), timeoutMs);
       socket.on('message', (m) => {
         clearTimeout(timer);
-        resolve(dnsPacket.decode(m));
+        resolve(dnsPacket.decode(m) as unknown as Decoded);
       });
       socket.send(msg, port, '127.0.0.1');
     });

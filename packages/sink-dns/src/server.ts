@@ -87,7 +87,8 @@ export class DnsServer {
     this.#tcp = undefined;
   }
 
-  #handle(packet: Buffer, transport: 'udp' | 'tcp', send: (bytes: Buffer) => void): void {
+  /** The answer to one packet: bytes now, bytes later (forwarded), or nothing. */
+  #handle(packet: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer> | undefined {
     this.stats.queries++;
     this.stats[transport]++;
     let reply: Reply;
@@ -96,33 +97,32 @@ export class DnsServer {
     } catch (err) {
       this.stats.internalErrors++;
       this.#logError(err, packet);
-      if (packet.length >= 12) {
-        const out = Buffer.from(packet.subarray(0, 12));
-        out[2] = 0x80 | (packet[2]! & 0x79); // QR, keep opcode and RD
-        out[3] = 2; // SERVFAIL
-        out.fill(0, 4, 12);
-        send(out);
-      }
-      return;
+      if (packet.length < 12) return undefined;
+      const out = Buffer.from(packet.subarray(0, 12));
+      out[2] = 0x80 | (packet[2]! & 0x79); // QR, keep opcode and RD
+      out[3] = 2; // SERVFAIL
+      out.fill(0, 4, 12);
+      return out;
     }
     switch (reply.kind) {
       case 'drop':
         this.stats.dropped++;
-        return;
+        return undefined;
       case 'answer':
         this.stats.byRcode[reply.rcode] = (this.stats.byRcode[reply.rcode] ?? 0) + 1;
         if (reply.truncated) this.stats.truncated++;
-        send(reply.bytes);
-        return;
+        return reply.bytes;
       case 'forward':
         this.stats.forwarded++;
-        void this.#forward(packet, reply.query, transport).then(send);
-        return;
+        return this.#forward(packet, reply.query, transport);
     }
   }
 
   #onUdp(msg: Buffer, address: string, port: number): void {
-    this.#handle(msg, 'udp', (bytes) => this.#udp?.send(bytes, port, address));
+    const out = this.#handle(msg, 'udp');
+    if (out === undefined) return;
+    if (out instanceof Promise) void out.then((bytes) => this.#udp?.send(bytes, port, address));
+    else this.#udp?.send(out, port, address);
   }
 
   #onConnection(socket: Socket): void {
@@ -147,7 +147,9 @@ export class DnsServer {
         if (pending.length < 2 + len) break;
         const msg = pending.subarray(2, 2 + len);
         pending = pending.subarray(2 + len);
-        this.#handle(msg, 'tcp', send);
+        const out = this.#handle(msg, 'tcp');
+        if (out instanceof Promise) void out.then(send);
+        else if (out) send(out);
       }
     });
   }

@@ -1,11 +1,13 @@
 import { instanceHealth, type CatalogEvent, type CatalogReader, type ServiceInstance } from '@signpost/core';
 import { canonicalIp, hexOf, ipBytes } from './names.js';
-import type { Labels } from './wire.js';
+import { dnsName, type DnsName, type Labels } from './wire.js';
 
 /** An SRV target: the node (`<node>.node.<dc>`) or the service's own address (`<hex>.addr.<dc>`). */
 export interface Target {
   /** Labels before the domain. */
   readonly prefix: Labels;
+  /** The full name under each served domain (index as in `domains`); a host-name target is the same under all. */
+  readonly names: readonly DnsName[];
   /** Its address for the ADDITIONAL section (absent for a host-name target). */
   readonly ip?: Buffer;
 }
@@ -13,6 +15,8 @@ export interface Target {
 /** One instance as DNS hands it out, precomputed when the catalog changes. */
 export interface Member {
   readonly tags: ReadonlySet<string>;
+  /** Index of its target in the entry's `targets` (instances on one node share one). */
+  readonly targetIndex: number;
   /** 4 or 16 bytes; absent when the address is a host name. */
   readonly ip?: Buffer;
   readonly port: number;
@@ -22,6 +26,8 @@ export interface Member {
 
 export interface ServiceEntry {
   readonly members: readonly Member[];
+  /** The distinct SRV targets of the members. */
+  readonly targets: readonly Target[];
   readonly ttl: number;
 }
 
@@ -33,6 +39,8 @@ export interface NodeEntry {
 
 export interface TableOptions {
   readonly datacenter: string;
+  /** Served domains as labels (`domain`, then `altDomain`). */
+  readonly domains: readonly (readonly string[])[];
   /** Drop warning instances too (critical ones are never answered). */
   readonly onlyPassing: boolean;
   /** TTL in seconds for a service name (exact, then longest `prefix*`, then `*`). */
@@ -93,7 +101,12 @@ export class DnsTable {
   }
 
   service(dc: string, name: string): ServiceEntry | undefined {
-    return this.#services.get(`${dc}\u0000${name}`);
+    return this.#services.get(serviceKey(dc, name));
+  }
+
+  /** As service(), with a key made once by serviceKey() (the responder caches it per question). */
+  serviceByKey(key: string): ServiceEntry | undefined {
+    return this.#services.get(key);
   }
 
   node(dc: string, name: string): NodeEntry | undefined {
@@ -138,14 +151,23 @@ export class DnsTable {
     const dc = key.slice(0, cut);
     const name = key.slice(cut + 1);
     const members: Member[] = [];
+    const targets: Target[] = [];
+    const targetAt = new Map<string, number>();
     for (const i of this.catalog.instances(name)) {
       if (i.datacenter.toLowerCase() !== dc) continue;
       const status = instanceHealth(i);
       if (status === 'critical' || (status === 'warning' && this.options.onlyPassing)) continue;
-      members.push(memberOf(i, dc, status === 'passing' ? i.weights.passing : i.weights.warning));
+      const m = memberOf(i, dc, status === 'passing' ? i.weights.passing : i.weights.warning, this.options.domains);
+      const tkey = m.target.prefix.join('.');
+      let at = targetAt.get(tkey);
+      if (at === undefined) {
+        at = targets.push(m.target) - 1;
+        targetAt.set(tkey, at);
+      }
+      members.push({ ...m, targetIndex: at });
     }
-    const dnsKey = `${dc}\u0000${name.toLowerCase()}`;
-    if (members.length) this.#services.set(dnsKey, { members, ttl: this.options.serviceTtl(name) });
+    const dnsKey = serviceKey(dc, name.toLowerCase());
+    if (members.length) this.#services.set(dnsKey, { members, targets, ttl: this.options.serviceTtl(name) });
     else this.#services.delete(dnsKey);
   }
 
@@ -165,20 +187,29 @@ export class DnsTable {
   }
 }
 
-function memberOf(i: ServiceInstance, dc: string, weight: number): Member {
+function memberOf(i: ServiceInstance, dc: string, weight: number, domains: readonly (readonly string[])[]): Omit<Member, 'targetIndex'> {
   const address = i.address || i.nodeAddress;
   const ip = ipBytes(address);
+  const under = (prefix: Labels): DnsName[] => domains.map((d) => dnsName([...prefix, ...d]));
   let target: Target;
   if (!i.address || i.address === i.nodeAddress) {
     const nodeIp = ipBytes(i.nodeAddress);
-    target = { prefix: [...labelsOf(i.node), 'node', dc], ...(nodeIp ? { ip: nodeIp } : {}) };
+    const prefix = [...labelsOf(i.node), 'node', dc];
+    target = { prefix, names: under(prefix), ...(nodeIp ? { ip: nodeIp } : {}) };
   } else if (ip) {
-    target = { prefix: [hexOf(ip), 'addr', dc], ip };
+    const prefix = [hexOf(ip), 'addr', dc];
+    target = { prefix, names: under(prefix), ip };
   } else {
     // A host name: the SRV target is the name itself (resolved elsewhere).
-    target = { prefix: labelsOf(i.address) };
+    const own = dnsName(labelsOf(i.address));
+    target = { prefix: own.labels, names: domains.map(() => own) };
   }
   return { tags: new Set(i.tags.map((t) => t.toLowerCase())), ...(ip ? { ip } : {}), port: i.port, weight, target };
+}
+
+/** The table's key for a service in a datacenter (both lowercased). */
+export function serviceKey(dc: string, service: string): string {
+  return `${dc}\u0000${service}`;
 }
 
 function labelsOf(name: string): string[] {

@@ -18,41 +18,52 @@ export interface Query {
   /** The RD bit, echoed in the response. */
   readonly rd: boolean;
   readonly opcode: number;
-  /** Labels of the question name, lowercased for matching. */
-  readonly labels: readonly string[];
   readonly qtype: number;
   readonly qclass: number;
-  /** The question as it arrived (case preserved), to echo byte for byte. */
-  readonly question: Buffer;
+  /** The packet; its question (case preserved, echoed byte for byte) runs from offset 12 to `questionEnd`. */
+  readonly packet: Buffer;
+  readonly questionEnd: number;
   /** EDNS: absent when the query had no OPT record. */
   readonly edns?: { readonly udpSize: number; readonly version: number; readonly do: boolean };
 }
 
-export type ParseResult =
-  | { readonly ok: true; readonly query: Query }
-  /** Not a query we can answer: `id` and `question` let us send an error, `drop` means send nothing. */
-  | { readonly ok: false; readonly rcode: number; readonly id: number; readonly rd: boolean; readonly opcode: number; readonly question?: Buffer; readonly drop?: boolean };
+/** Not a query we can answer: the header fields let us send an error; `drop` means send nothing. */
+export interface ParseError {
+  readonly error: true;
+  readonly rcode: number;
+  readonly id: number;
+  readonly rd: boolean;
+  readonly opcode: number;
+  readonly packet?: Buffer;
+  readonly questionEnd?: number;
+  readonly drop?: boolean;
+}
+
+export type ParseResult = Query | ParseError;
+
+export function isParseError(r: ParseResult): r is ParseError {
+  return (r as ParseError).error === true;
+}
 
 /** Parses a DNS query. Never throws: anything malformed comes back as FORMERR (or dropped). */
 export function parseQuery(buf: Buffer): ParseResult {
-  if (buf.length < 12) return { ok: false, rcode: RCODE.FORMERR, id: 0, rd: false, opcode: 0, drop: true };
+  if (buf.length < 12) return { error: true, rcode: RCODE.FORMERR, id: 0, rd: false, opcode: 0, drop: true };
   const id = buf.readUInt16BE(0);
   const flags = buf.readUInt16BE(2);
   const rd = (flags & 0x0100) !== 0;
   const opcode = (flags >> 11) & 0xf;
-  if (flags & 0x8000) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode, drop: true }; // a response: never answer one
+  if (flags & 0x8000) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode, drop: true }; // a response: never answer one
   const qdcount = buf.readUInt16BE(4);
   const ancount = buf.readUInt16BE(6);
   const nscount = buf.readUInt16BE(8);
   const arcount = buf.readUInt16BE(10);
-  if (opcode !== 0) return { ok: false, rcode: RCODE.NOTIMP, id, rd, opcode };
-  if (qdcount !== 1) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode };
+  if (opcode !== 0) return { error: true, rcode: RCODE.NOTIMP, id, rd, opcode };
+  if (qdcount !== 1) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode };
 
-  const labels: string[] = [];
   let off = 12;
   let nameLength = 1;
   for (;;) {
-    if (off >= buf.length) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode };
+    if (off >= buf.length) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode };
     const len = buf[off]!;
     if (len === 0) {
       off++;
@@ -60,30 +71,29 @@ export function parseQuery(buf: Buffer): ParseResult {
     }
     // A compressed or extended label in a question is legal but unheard of from
     // real resolvers; refusing it keeps the hot path simple.
-    if (len > 63) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode };
-    if (off + 1 + len > buf.length) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode };
+    if (len > 63) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode };
+    if (off + 1 + len > buf.length) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode };
     nameLength += len + 1;
-    if (nameLength > 255) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode };
-    labels.push(buf.toString('latin1', off + 1, off + 1 + len).toLowerCase());
+    if (nameLength > 255) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode };
     off += 1 + len;
   }
-  if (off + 4 > buf.length) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode };
+  if (off + 4 > buf.length) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode };
   const qtype = buf.readUInt16BE(off);
   const qclass = buf.readUInt16BE(off + 2);
   off += 4;
-  const question = buf.subarray(12, off);
+  const questionEnd = off;
 
   // Queries carry no answers or authority; skip them if present, then look for OPT.
   let edns: Query['edns'];
   const records = ancount + nscount + arcount;
   for (let n = 0; n < records; n++) {
     const nameEnd = skipName(buf, off);
-    if (nameEnd < 0 || nameEnd + 10 > buf.length) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode, question };
+    if (nameEnd < 0 || nameEnd + 10 > buf.length) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode, packet: buf, questionEnd };
     const type = buf.readUInt16BE(nameEnd);
     const rdlen = buf.readUInt16BE(nameEnd + 8);
-    if (nameEnd + 10 + rdlen > buf.length) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode, question };
+    if (nameEnd + 10 + rdlen > buf.length) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode, packet: buf, questionEnd };
     if (type === TYPE.OPT && n >= ancount + nscount) {
-      if (edns) return { ok: false, rcode: RCODE.FORMERR, id, rd, opcode, question }; // RFC 6891: one OPT at most
+      if (edns) return { error: true, rcode: RCODE.FORMERR, id, rd, opcode, packet: buf, questionEnd }; // RFC 6891: one OPT at most
       edns = {
         udpSize: buf.readUInt16BE(nameEnd + 2),
         version: buf[nameEnd + 5]!,
@@ -92,7 +102,16 @@ export function parseQuery(buf: Buffer): ParseResult {
     }
     off = nameEnd + 10 + rdlen;
   }
-  return { ok: true, query: { id, rd, opcode, labels, qtype, qclass, question, ...(edns ? { edns } : {}) } };
+  return edns ? { id, rd, opcode, qtype, qclass, packet: buf, questionEnd, edns } : { id, rd, opcode, qtype, qclass, packet: buf, questionEnd };
+}
+
+/** The question's name as lowercased labels (the packet was validated by parseQuery). */
+export function questionLabels(packet: Buffer): string[] {
+  const labels: string[] = [];
+  for (let off = 12; packet[off]! !== 0; off += packet[off]! + 1) {
+    labels.push(packet.toString('latin1', off + 1, off + 1 + packet[off]!).toLowerCase());
+  }
+  return labels;
 }
 
 /** The offset after a (possibly compressed) name, or -1 when malformed. */
@@ -111,6 +130,21 @@ function skipName(buf: Buffer, start: number): number {
 
 /** A name as wire-format labels, e.g. `web.node.dc1.consul` → ['web','node','dc1','consul']. */
 export type Labels = readonly string[];
+
+/**
+ * A name prepared once (when the catalog changes), so writing it costs no string
+ * work per query: its labels, the key of every suffix (for compression), and its
+ * uncompressed wire form.
+ */
+export interface DnsName {
+  readonly labels: Labels;
+  readonly keys: readonly string[];
+  readonly wire: Buffer;
+}
+
+export function dnsName(labels: Labels): DnsName {
+  return { labels, keys: labels.map((_, i) => suffixKey(labels, i)), wire: encodeName(labels) };
+}
 
 /** Uncompressed wire form of a name (SRV targets must not be compressed: RFC 2782). */
 export function encodeName(labels: Labels): Buffer {
@@ -136,6 +170,8 @@ export class ResponseWriter {
   #names = new Map<string, number>();
   #counts = [0, 0, 0];
   #questions = 0;
+  #question: Buffer | undefined;
+  #questionEnd = 12;
   truncated = false;
 
   constructor(capacity = 65535) {
@@ -143,25 +179,35 @@ export class ResponseWriter {
   }
 
   /** Starts a response to `q`: header and the question echoed as asked. */
-  begin(q: { id: number; rd: boolean; opcode: number; question?: Buffer | undefined; labels?: Labels }, limit: number): void {
+  begin(q: { id: number; rd: boolean; opcode: number; packet?: Buffer | undefined; questionEnd?: number | undefined }, limit: number): void {
     this.#off = 12;
     this.#limit = Math.min(limit, this.#buf.length);
     this.#names.clear();
     this.#counts = [0, 0, 0];
-    this.#questions = q.question ? 1 : 0;
+    const hasQuestion = q.packet !== undefined && q.questionEnd !== undefined;
+    this.#questions = hasQuestion ? 1 : 0;
     this.truncated = false;
     this.#buf.writeUInt16BE(q.id, 0);
-    if (q.question) {
-      q.question.copy(this.#buf, 12);
-      this.#off += q.question.length;
-      // Every suffix of the question name can be pointed at.
-      if (q.labels) {
-        let at = 12;
-        for (let i = 0; i < q.labels.length; i++) {
-          this.#names.set(suffixKey(q.labels, i), at);
-          at += q.labels[i]!.length + 1;
-        }
-      }
+    if (hasQuestion) {
+      // A byte loop: Buffer#copy costs more than the copy for a few dozen bytes.
+      const src = q.packet!;
+      const dst = this.#buf;
+      const end = q.questionEnd!;
+      for (let i = 12; i < end; i++) dst[i] = src[i]!;
+      this.#off = end;
+    }
+    // The question's suffixes become pointer targets only when a name needs them.
+    this.#question = hasQuestion ? q.packet : undefined;
+  }
+
+  #registerQuestion(): void {
+    if (!this.#question) return;
+    const labels = questionLabels(this.#question);
+    this.#question = undefined;
+    let at = 12;
+    for (let i = 0; i < labels.length; i++) {
+      this.#names.set(suffixKey(labels, i), at);
+      at += labels[i]!.length + 1;
     }
   }
 
@@ -178,7 +224,7 @@ export class ResponseWriter {
    * Writes one record in `section` (0 answer, 1 authority, 2 additional); false if
    * it did not fit. `owner` null means the question's name (a pointer to offset 12).
    */
-  record(section: 0 | 1 | 2, owner: Labels | null, type: number, ttl: number, rdata: (w: ResponseWriter) => void): boolean {
+  record(section: 0 | 1 | 2, owner: Labels | DnsName | null, type: number, ttl: number, rdata: (w: ResponseWriter) => void): boolean {
     const start = this.#off;
     const names = this.#names.size;
     try {
@@ -223,9 +269,23 @@ export class ResponseWriter {
   }
 
   /** Writes a name, compressed against what was written before. */
-  name(labels: Labels): void {
+  name(name: Labels | DnsName): void {
+    if (this.#question) {
+      const full = Array.isArray(name) ? undefined : this.#names.get((name as DnsName).keys[0]!);
+      if (full !== undefined) {
+        this.#ensure(2);
+        this.#buf.writeUInt16BE(0xc000 | full, this.#off);
+        this.#off += 2;
+        return;
+      }
+      this.#registerQuestion();
+    }
+    // Array.isArray, not `'keys' in name`: arrays have a keys() method.
+    const labels = Array.isArray(name) ? (name as Labels) : (name as DnsName).labels;
+    const keys = Array.isArray(name) ? undefined : (name as DnsName).keys;
     for (let i = 0; i < labels.length; i++) {
-      const at = this.#names.get(suffixKey(labels, i));
+      const key = keys ? keys[i]! : suffixKey(labels, i);
+      const at = this.#names.get(key);
       if (at !== undefined) {
         this.#ensure(2);
         this.#buf.writeUInt16BE(0xc000 | at, this.#off);
@@ -234,7 +294,7 @@ export class ResponseWriter {
       }
       const label = labels[i]!;
       this.#ensure(label.length + 1);
-      if (this.#off < 0x3fff) this.#names.set(suffixKey(labels, i), this.#off);
+      if (this.#off < 0x3fff) this.#names.set(key, this.#off);
       this.#buf[this.#off++] = label.length;
       this.#off += this.#buf.write(label, this.#off, 'latin1');
     }
@@ -243,16 +303,81 @@ export class ResponseWriter {
   }
 
   /** Writes a name uncompressed, but lets later names point into it. */
-  nameUncompressed(labels: Labels, wire: Buffer): void {
-    this.#ensure(wire.length);
+  nameUncompressed(name: DnsName): void {
+    this.#ensure(name.wire.length);
     let at = this.#off;
-    for (let i = 0; i < labels.length; i++) {
-      const key = suffixKey(labels, i);
-      if (at < 0x3fff && !this.#names.has(key)) this.#names.set(key, at);
-      at += labels[i]!.length + 1;
+    for (let i = 0; i < name.labels.length; i++) {
+      if (at >= 0x3fff) break;
+      if (!this.#names.has(name.keys[i]!)) this.#names.set(name.keys[i]!, at);
+      at += name.labels[i]!.length + 1;
     }
-    wire.copy(this.#buf, this.#off);
-    this.#off += wire.length;
+    name.wire.copy(this.#buf, this.#off);
+    this.#off += name.wire.length;
+  }
+
+  /** Hot path: an A/AAAA answer owned by the question's name. False if it did not fit. */
+  answerIp(ttl: number, ip: Buffer): boolean {
+    const end = this.#off + 12 + ip.length;
+    if (end > this.#limit) {
+      this.truncated = true;
+      return false;
+    }
+    const b = this.#buf;
+    const o = this.#off;
+    b[o] = 0xc0;
+    b[o + 1] = 0x0c;
+    b.writeUInt16BE(ip.length === 4 ? TYPE.A : TYPE.AAAA, o + 2);
+    b.writeUInt16BE(CLASS_IN, o + 4);
+    b.writeUInt32BE(ttl >>> 0, o + 6);
+    b.writeUInt16BE(ip.length, o + 10);
+    ip.copy(b, o + 12);
+    this.#off = end;
+    this.#counts[0]!++;
+    return true;
+  }
+
+  /**
+   * Hot path: an SRV answer owned by the question's name, its target uncompressed
+   * (RFC 2782). Returns the target's offset, for ADDITIONAL owners to point at, or -1 if it did not fit.
+   */
+  answerSrv(ttl: number, weight: number, port: number, target: DnsName): number {
+    const end = this.#off + 18 + target.wire.length;
+    if (end > this.#limit) {
+      this.truncated = true;
+      return -1;
+    }
+    const b = this.#buf;
+    const o = this.#off;
+    b[o] = 0xc0;
+    b[o + 1] = 0x0c;
+    b.writeUInt16BE(TYPE.SRV, o + 2);
+    b.writeUInt16BE(CLASS_IN, o + 4);
+    b.writeUInt32BE(ttl >>> 0, o + 6);
+    b.writeUInt16BE(6 + target.wire.length, o + 10);
+    b.writeUInt16BE(1, o + 12);
+    b.writeUInt16BE(weight, o + 14);
+    b.writeUInt16BE(port, o + 16);
+    target.wire.copy(b, o + 18);
+    this.#off = end;
+    this.#counts[0]!++;
+    return o + 18;
+  }
+
+  /** Hot path: an A/AAAA record in ADDITIONAL whose owner is a name already written at `ownerAt`. */
+  additionalIp(ownerAt: number, ttl: number, ip: Buffer): boolean {
+    const end = this.#off + 12 + ip.length;
+    if (end > this.#limit || ownerAt >= 0x3fff) return false;
+    const b = this.#buf;
+    const o = this.#off;
+    b.writeUInt16BE(0xc000 | ownerAt, o);
+    b.writeUInt16BE(ip.length === 4 ? TYPE.A : TYPE.AAAA, o + 2);
+    b.writeUInt16BE(CLASS_IN, o + 4);
+    b.writeUInt32BE(ttl >>> 0, o + 6);
+    b.writeUInt16BE(ip.length, o + 10);
+    ip.copy(b, o + 12);
+    this.#off = end;
+    this.#counts[2]!++;
+    return true;
   }
 
   bytes(data: Buffer | Uint8Array): void {
@@ -284,7 +409,11 @@ export class ResponseWriter {
     b.writeUInt16BE(this.#counts[0]!, 6);
     b.writeUInt16BE(this.#counts[1]!, 8);
     b.writeUInt16BE(this.#counts[2]!, 10);
-    return Buffer.from(b.subarray(0, this.#off));
+    const n = this.#off;
+    const out = Buffer.allocUnsafe(n);
+    if (n <= 512) for (let i = 0; i < n; i++) out[i] = b[i]!;
+    else b.copy(out, 0, 0, n);
+    return out;
   }
 
   /** Marks the response truncated without writing more (TC for UDP). */
