@@ -171,7 +171,6 @@ export class ResponseWriter {
   #counts = [0, 0, 0];
   #questions = 0;
   #question: Buffer | undefined;
-  #questionEnd = 12;
   truncated = false;
 
   constructor(capacity = 65535) {
