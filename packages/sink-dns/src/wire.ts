@@ -314,25 +314,11 @@ export class ResponseWriter {
     this.#off += name.wire.length;
   }
 
-  /** Hot path: an A/AAAA answer owned by the question's name. False if it did not fit. */
+  /** Hot path: an A/AAAA answer owned by the question's name. False (and TC) if it did not fit. */
   answerIp(ttl: number, ip: Buffer): boolean {
-    const end = this.#off + 12 + ip.length;
-    if (end > this.#limit) {
-      this.truncated = true;
-      return false;
-    }
-    const b = this.#buf;
-    const o = this.#off;
-    b[o] = 0xc0;
-    b[o + 1] = 0x0c;
-    b.writeUInt16BE(ip.length === 4 ? TYPE.A : TYPE.AAAA, o + 2);
-    b.writeUInt16BE(CLASS_IN, o + 4);
-    b.writeUInt32BE(ttl >>> 0, o + 6);
-    b.writeUInt16BE(ip.length, o + 10);
-    ip.copy(b, o + 12);
-    this.#off = end;
-    this.#counts[0]!++;
-    return true;
+    if (this.#ipRecord(0, 12, ttl, ip)) return true;
+    this.truncated = true;
+    return false;
   }
 
   /**
@@ -364,6 +350,11 @@ export class ResponseWriter {
 
   /** Hot path: an A/AAAA record in ADDITIONAL whose owner is a name already written at `ownerAt`. */
   additionalIp(ownerAt: number, ttl: number, ip: Buffer): boolean {
+    return this.#ipRecord(2, ownerAt, ttl, ip);
+  }
+
+  /** An A/AAAA record whose owner is a pointer to `ownerAt` (12: the question's name). */
+  #ipRecord(section: 0 | 2, ownerAt: number, ttl: number, ip: Buffer): boolean {
     const end = this.#off + 12 + ip.length;
     if (end > this.#limit || ownerAt >= 0x3fff) return false;
     const b = this.#buf;
@@ -375,7 +366,7 @@ export class ResponseWriter {
     b.writeUInt16BE(ip.length, o + 10);
     ip.copy(b, o + 12);
     this.#off = end;
-    this.#counts[2]!++;
+    this.#counts[section]!++;
     return true;
   }
 
