@@ -59,9 +59,14 @@ export function normalizeInstance(
   };
 }
 
+/** Consul's ID for the `ordinal`-th of a service's checks when none is given: `service:<id>`, or `service:<id>:<n>` among several. */
+export function defaultCheckId(serviceId: string, ordinal: number): string {
+  return ordinal ? `service:${serviceId}:${ordinal}` : `service:${serviceId}`;
+}
+
 function normalizeCheck(c: CheckInput, serviceId: string, serviceName: string, ordinal: number): Check {
   return {
-    id: c.id ?? (ordinal ? `service:${serviceId}:${ordinal}` : `service:${serviceId}`),
+    id: c.id ?? defaultCheckId(serviceId, ordinal),
     name: c.name ?? `Service '${serviceName}' check`,
     type: c.type,
     definition: c.definition,

@@ -1,0 +1,309 @@
+import { isDeepStrictEqual } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
+import { httpSink, type HttpSink } from './index.js';
+
+interface Res {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: () => unknown;
+}
+
+describe('http sink', () => {
+  let run: Running;
+  let http: HttpSink;
+  let base: string;
+  let dir: { path: string; dispose(): Promise<void> };
+
+  const call = async (method: string, path: string, body?: unknown, raw?: string): Promise<Res> => {
+    const res = await fetch(`${base}${path}`, { method, ...(body !== undefined || raw !== undefined ? { body: raw ?? JSON.stringify(body) } : {}) });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) as unknown };
+  };
+  const get = (path: string): Promise<Res> => call('GET', path);
+  const put = (path: string, body?: unknown, raw?: string): Promise<Res> => call('PUT', path, body, raw);
+
+  beforeAll(async () => {
+    dir = await tempDir();
+    http = httpSink({ listen: '127.0.0.1:0', maxBodyBytes: 4096 });
+    run = await runPlugins([http], { node: 'agent-1', dataDir: dir.path });
+    base = `http://127.0.0.1:${http.address()!.port}`;
+    await run.store.apply([
+      upsert(
+        spec('cerebro', {
+          id: '_nomad-task-2e81934f-3fd7-1fd6-9339-5ae120e1f314-group-cerebro-cerebro-http',
+          node: 'nomad-client01-dev',
+          nodeAddress: '192.168.10.107',
+          nodeMeta: { 'consul-network-segment': '' },
+          address: '192.168.10.107',
+          port: 24623,
+          tags: ['traefik.enable=true', 'traefik.tags=service', 'traefik.frontend.rule=PathPrefixStrip:/cerebro/'],
+          meta: { 'external-source': 'nomad' },
+        }),
+      ),
+      upsert(spec('other', { node: 'n2', nodeAddress: '10.0.0.2', port: 1 })),
+    ]);
+  });
+
+  afterAll(async () => {
+    await run.stop();
+    await dir.dispose();
+  });
+
+  it("answers /v1/catalog/service/cerebro with the seed's fields, exactly", async () => {
+    const res = await get('/v1/catalog/service/cerebro');
+    expect(res.status).toBe(200);
+    const [entry] = res.json() as Array<Record<string, unknown>>;
+    expect(Object.keys(entry!)).toEqual([
+      'ID', 'Node', 'Address', 'Datacenter', 'TaggedAddresses', 'NodeMeta', 'ServiceKind', 'ServiceID', 'ServiceName', 'ServiceTags', 'ServiceAddress',
+      'ServiceTaggedAddresses', 'ServiceWeights', 'ServiceMeta', 'ServicePort', 'ServiceEnableTagOverride', 'ServiceProxy', 'ServiceConnect', 'CreateIndex', 'ModifyIndex',
+    ]);
+    expect(entry).toMatchObject({
+      Node: 'nomad-client01-dev',
+      Address: '192.168.10.107',
+      Datacenter: 'dc1',
+      TaggedAddresses: { lan: '192.168.10.107', lan_ipv4: '192.168.10.107', wan: '192.168.10.107', wan_ipv4: '192.168.10.107' },
+      NodeMeta: { 'consul-network-segment': '' },
+      ServiceKind: '',
+      ServiceName: 'cerebro',
+      ServiceTaggedAddresses: { lan_ipv4: { Address: '192.168.10.107', Port: 24623 }, wan_ipv4: { Address: '192.168.10.107', Port: 24623 } },
+      ServiceWeights: { Passing: 1, Warning: 1 },
+      ServiceMeta: { 'external-source': 'nomad' },
+      ServicePort: 24623,
+      ServiceEnableTagOverride: false,
+      ServiceProxy: { MeshGateway: {}, Expose: {} },
+      ServiceConnect: {},
+    });
+    expect(entry!['ID']).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  });
+
+  it('sends X-Consul-Index (never 0), KnownLeader and LastContact on every read', async () => {
+    for (const path of ['/v1/catalog/services', '/v1/catalog/service/none', '/v1/catalog/nodes', '/v1/health/state/any', '/v1/agent/self', '/v1/status/leader']) {
+      const res = await get(path);
+      expect([path, res.status]).toEqual([path, 200]);
+      expect(Number(res.headers.get('x-consul-index'))).toBeGreaterThan(0);
+      expect(res.headers.get('x-consul-knownleader')).toBe('true');
+      expect(res.headers.get('x-consul-lastcontact')).toBe('0');
+      expect(res.headers.get('content-type')).toMatch(/application\/json/);
+    }
+  });
+
+  it('lists services with tags, nodes, one node, datacenters, and agent/self for Prometheus and Fabio', async () => {
+    expect((await get('/v1/catalog/services')).json()).toMatchObject({ cerebro: ['traefik.enable=true', 'traefik.frontend.rule=PathPrefixStrip:/cerebro/', 'traefik.tags=service'] });
+    expect(((await get('/v1/catalog/nodes')).json() as Array<{ Node: string }>).map((n) => n.Node)).toEqual(['n2', 'nomad-client01-dev']);
+    const node = (await get('/v1/catalog/node/n2')).json() as { Node: { Address: string }; Services: Record<string, { Service: string; Port: number }> };
+    expect(node.Node.Address).toBe('10.0.0.2');
+    expect(node.Services['other']).toMatchObject({ Service: 'other', Port: 1 });
+    expect((await get('/v1/catalog/node/nope')).text).toBe('null');
+    expect((await get('/v1/catalog/datacenters')).json()).toEqual(['dc1']);
+    expect((await get('/v1/agent/self')).json()).toMatchObject({ Config: { Datacenter: 'dc1', NodeName: 'agent-1', Version: expect.any(String) } });
+    expect((await get('/v1/status/leader')).json()).toBe('127.0.0.1:8300');
+  });
+
+  describe('blocking queries', () => {
+    it('wakes a watcher of a service only when that service changes, within milliseconds', async () => {
+      const index = Number((await get('/v1/catalog/service/cerebro')).headers.get('x-consul-index'));
+      let settled = false;
+      const t0 = Date.now();
+      const blocked = get(`/v1/health/service/cerebro?index=${index}&wait=5s`).then((r) => {
+        settled = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 100));
+      await run.store.apply([upsert(spec('other', { node: 'n2', nodeAddress: '10.0.0.2', port: 2 }))]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(settled).toBe(false);
+      expect(http.blockedRequests()).toBe(1);
+      const changedAt = Date.now();
+      await run.store.apply([upsert(spec('cerebro', { id: 'c-extra', node: 'n2', nodeAddress: '10.0.0.2', port: 3 }))]);
+      const res = await blocked;
+      expect(Date.now() - changedAt).toBeLessThan(200);
+      expect(Date.now() - t0).toBeGreaterThan(150);
+      expect(Number(res.headers.get('x-consul-index'))).toBeGreaterThan(index);
+      expect(res.json()).toHaveLength(2);
+    });
+
+    it('returns the same index when the wait times out', async () => {
+      const index = Number((await get('/v1/catalog/service/cerebro')).headers.get('x-consul-index'));
+      const t0 = Date.now();
+      const res = await get(`/v1/catalog/service/cerebro?index=${index}&wait=100ms`);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(95);
+      expect(Number(res.headers.get('x-consul-index'))).toBe(index);
+    });
+
+    it('wakes /v1/catalog/services only when names or tags change', async () => {
+      const index = Number((await get('/v1/catalog/services')).headers.get('x-consul-index'));
+      let settled = false;
+      const blocked = get(`/v1/catalog/services?index=${index}&wait=5s`).then((r) => {
+        settled = true;
+        return r;
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      await run.store.apply([upsert(spec('other', { node: 'n2', nodeAddress: '10.0.0.2', port: 9 }))]);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(settled).toBe(false);
+      await run.store.apply([upsert(spec('other', { node: 'n2', nodeAddress: '10.0.0.2', port: 9, tags: ['new'] }))]);
+      expect(((await blocked).json() as Record<string, string[]>)['other']).toEqual(['new']);
+    });
+
+    it('wakes only the watchers of the changed service among many', async () => {
+      const controllers: AbortController[] = [];
+      const woke = new Set<string>();
+      const names = Array.from({ length: 50 }, (_, n) => `svc-${n}`);
+      await run.store.apply(names.map((s) => upsert(spec(s, { node: 'n3', nodeAddress: '10.0.0.3' }))));
+      const pending = names.map(async (s) => {
+        const c = new AbortController();
+        controllers.push(c);
+        const idx = (await fetch(`${base}/v1/health/service/${s}`)).headers.get('x-consul-index');
+        try {
+          await fetch(`${base}/v1/health/service/${s}?index=${idx}&wait=10s`, { signal: c.signal });
+          woke.add(s);
+        } catch {
+          // aborted at the end
+        }
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      await run.store.apply([upsert(spec('svc-7', { node: 'n3', nodeAddress: '10.0.0.3', port: 7 }))]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect([...woke]).toEqual(['svc-7']);
+      for (const c of controllers) c.abort();
+      await Promise.all(pending);
+    });
+  });
+
+  describe('agent registration', () => {
+    it('registers CamelCase and snake_case, and reads back what was registered', async () => {
+      expect((await put('/v1/agent/service/register', { Name: 'api', ID: 'api-1', Port: 8080, Tags: ['v1'], Meta: { version: '1' }, EnableTagOverride: true })).status).toBe(200);
+      expect((await put('/v1/agent/service/register', { name: 'db', id: 'db-1', port: 5432, enable_tag_override: true, tagged_addresses: { lan: { address: '10.0.0.9', port: 5432 } } })).status).toBe(200);
+      const services = (await get('/v1/agent/services')).json() as Record<string, Record<string, unknown>>;
+      expect(services['api-1']).toMatchObject({ ID: 'api-1', Service: 'api', Port: 8080, Tags: ['v1'], Meta: { version: '1' }, EnableTagOverride: true, Address: '' });
+      expect(services['db-1']).toMatchObject({ Service: 'db', EnableTagOverride: true, TaggedAddresses: { lan: { Address: '10.0.0.9', Port: 5432 } }, Tags: [], Meta: {} });
+      expect(((await get('/v1/catalog/service/api')).json() as Array<{ Node: string }>)[0]!.Node).toBe('agent-1');
+      expect((await put('/v1/agent/service/deregister/db-1')).status).toBe(200);
+      expect((await get('/v1/agent/services')).json()).not.toHaveProperty('db-1');
+      expect((await put('/v1/agent/service/deregister/db-1')).status).toBe(404);
+    });
+
+    it("replays Nomad's register-then-reconcile loop: nothing differs, so Nomad never re-registers", async () => {
+      // What Nomad's consul client sends (api.AgentServiceRegistration, omitempty fields left out).
+      const wanted = {
+        ID: '_nomad-task-3072b120-3e79-79db-16f4-5f2726d1d057-group-cerebro-cerebro-http',
+        Name: 'cerebro',
+        Tags: ['traefik.enable=true', 'traefik.tags=service', 'traefik.frontend.rule=PathPrefixStrip:/cerebro/'],
+        Port: 31601,
+        Address: '192.168.10.108',
+        Meta: { 'external-source': 'nomad' },
+        Checks: [],
+        Namespace: '',
+      };
+      // nomad/command/agent/consul/service_client.go different(): Kind, ID, Port, Address, Name,
+      // EnableTagOverride, and reflect.DeepEqual on Meta and Tags.
+      const different = (existing: Record<string, unknown> | undefined): boolean =>
+        !existing ||
+        !(
+          (existing['Kind'] ?? '') === '' &&
+          existing['ID'] === wanted.ID &&
+          existing['Port'] === wanted.Port &&
+          existing['Address'] === wanted.Address &&
+          existing['Service'] === wanted.Name &&
+          existing['EnableTagOverride'] === false &&
+          isDeepStrictEqual(existing['Meta'], wanted.Meta) &&
+          isDeepStrictEqual(existing['Tags'], wanted.Tags)
+        );
+      let registrations = 0;
+      for (let sync = 0; sync < 4; sync++) {
+        const services = (await get('/v1/agent/services')).json() as Record<string, Record<string, unknown>>;
+        if (different(services[wanted.ID])) {
+          expect((await put('/v1/agent/service/register', wanted)).status).toBe(200);
+          registrations++;
+        }
+      }
+      expect(registrations).toBe(1);
+      const index = (await get('/v1/catalog/service/cerebro')).headers.get('x-consul-index');
+      expect((await put('/v1/agent/service/register', wanted)).status).toBe(200);
+      expect((await get('/v1/catalog/service/cerebro')).headers.get('x-consul-index')).toBe(index);
+    });
+
+    it('runs TTL checks through pass/warn/fail, and health reads reflect them as Consul does', async () => {
+      await put('/v1/agent/service/register', { Name: 'worker', ID: 'worker-1', Port: 9000, Check: { TTL: '30s' } });
+      const health = async (q = ''): Promise<Array<{ Checks: Array<{ CheckID: string; Status: string; Output: string }> }>> =>
+        (await get(`/v1/health/service/worker${q}`)).json() as Array<{ Checks: Array<{ CheckID: string; Status: string; Output: string }> }>;
+      expect((await health())[0]!.Checks[0]).toMatchObject({ CheckID: 'service:worker-1', Status: 'critical' });
+      expect(await health('?passing')).toEqual([]);
+      expect((await put('/v1/agent/check/pass/service:worker-1?note=all%20good')).status).toBe(200);
+      expect((await health('?passing=1'))[0]!.Checks[0]).toMatchObject({ Status: 'passing', Output: 'all good' });
+      await put('/v1/agent/check/warn/service:worker-1');
+      expect((await get('/v1/health/state/warning')).json()).toEqual([expect.objectContaining({ CheckID: 'service:worker-1', ServiceName: 'worker' })]);
+      await put('/v1/agent/check/update/service:worker-1', { Status: 'critical', Output: 'down' });
+      expect((await get('/v1/agent/checks')).json()).toMatchObject({ 'service:worker-1': { Status: 'critical', Output: 'down' } });
+      expect((await put('/v1/agent/check/pass/nope')).status).toBe(404);
+      await put('/v1/agent/check/register', { Name: 'port', ServiceID: 'worker-1', TCP: '127.0.0.1:9000', Interval: '10s' });
+      expect((await put('/v1/agent/check/pass/port')).text).toBe('CheckID "port" does not have associated TTL');
+      expect(((await health())[0]!.Checks).map((c) => c.CheckID)).toEqual(['service:worker-1', 'port']);
+      await put('/v1/agent/check/deregister/port');
+      expect(((await health())[0]!.Checks).map((c) => c.CheckID)).toEqual(['service:worker-1']);
+    });
+  });
+
+  describe('catalog registration', () => {
+    it('registers a service on another node and deregisters it', async () => {
+      const reg = { Node: 'ext-1', Address: '10.5.0.1', NodeMeta: { 'external-node': 'true' }, Service: { ID: 'redis1', Service: 'redis', Tags: ['primary'], Port: 6379 } };
+      const res = await put('/v1/catalog/register', reg);
+      expect([res.status, res.text]).toEqual([200, 'true']);
+      expect((await get('/v1/catalog/service/redis')).json()).toEqual([expect.objectContaining({ Node: 'ext-1', Address: '10.5.0.1', NodeMeta: { 'external-node': 'true' }, ServicePort: 6379 })]);
+      expect((await put('/v1/catalog/deregister', { Node: 'ext-1', ServiceID: 'redis1' })).text).toBe('true');
+      expect((await get('/v1/catalog/service/redis')).json()).toEqual([]);
+    });
+  });
+
+  describe('bad input', () => {
+    it.each([
+      ['/v1/agent/service/register', '{"Name": "x",', 400, /^Request decode failed: /],
+      ['/v1/agent/service/register', '{"Port": 80}', 400, /^Request decode failed: Name: missing service name$/],
+      ['/v1/agent/service/register', '{"Name": "x", "Port": "80"}', 400, /^Request decode failed: Port: must be an integer, not "80"$/],
+      ['/v1/agent/service/register', '{"Name": "x", "Port": 70000}', 400, /^Request decode failed: Port: must be between 0 and 65535, not 70000$/],
+      ['/v1/agent/service/register', '{"Name": "x", "Check": {"HTTP": "http://x/"}}', 400, /^Request decode failed: Check\.Interval: is required for HTTP checks$/],
+      ['/v1/agent/service/register', '{"Name": "x", "Check": {"Args": ["/bin/true"], "Interval": "10s"}}', 400, /Check\.Args: Args checks are not supported/],
+      ['/v1/agent/service/register', '{"Name": "x", "Address": "not an address"}', 400, /Address: must be an IP address or a host name/],
+      ['/v1/catalog/register', '{"Node": "n"}', 400, /Address: missing node address/],
+    ])('PUT %s %s → %d', async (path, body, status, message) => {
+      const before = run.store.index;
+      const res = await put(path, undefined, body);
+      expect(res.status).toBe(status);
+      expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+      expect(res.text).toMatch(message);
+      expect(run.store.index).toBe(before);
+    });
+
+    it('refuses an oversized body with 413', async () => {
+      const res = await put('/v1/agent/service/register', { Name: 'big', Meta: { pad: 'x'.repeat(5000) } });
+      expect(res.status).toBe(413);
+    });
+
+    it.each([
+      ['/v1/nope', 404, '404 page not found\n'],
+      ['/v1/catalog/services?stale&consistent', 400, 'Cannot specify ?stale with ?consistent, conflicting semantics.'],
+      ['/v1/catalog/services?dc=elsewhere', 500, 'No path to datacenter'],
+      ['/v1/catalog/services?index=abc', 400, 'Invalid index'],
+      ['/v1/health/state/sideways', 400, 'Invalid state'],
+      ['/v1/health/service/cerebro?passing=maybe', 400, 'Invalid value for ?passing'],
+    ])('GET %s → %d', async (path, status, text) => {
+      const res = await get(path);
+      expect([res.status, res.text]).toEqual([status, text]);
+    });
+  });
+
+  it('keeps agent registrations across a restart (persisted in the data directory)', async () => {
+    const store = new RecordingStore();
+    const first = httpSink({ listen: '127.0.0.1:0' });
+    const a = await runPlugins([first], { node: 'agent-2', dataDir: dir.path, store });
+    await fetch(`http://127.0.0.1:${first.address()!.port}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'keeper', Port: 1 }) });
+    await a.stop();
+    const second = httpSink({ listen: '127.0.0.1:0' });
+    const b = await runPlugins([second], { node: 'agent-2', dataDir: dir.path });
+    const services = (await (await fetch(`http://127.0.0.1:${second.address()!.port}/v1/agent/services`)).json()) as Record<string, unknown>;
+    expect(Object.keys(services)).toContain('keeper');
+    await b.stop();
+  });
+});

@@ -1,0 +1,415 @@
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Subscription } from 'rxjs';
+import {
+  defaultCheckId,
+  formatListen,
+  instanceHealth,
+  parseDuration,
+  parseListen,
+  ValidationError,
+  type Catalog,
+  type CheckInput,
+  type Plugin,
+  type PluginContext,
+  type PluginModule,
+  type ServiceInstance,
+  type SourceEvent,
+} from '@signpost/core';
+import { AgentState, withChecks, type Registration } from './agent-state.js';
+import { Waiters } from './blocking.js';
+import { decodeAgentCheck, decodeAgentService, decodeCatalogDeregistration, decodeCatalogRegistration, DecodeError } from './decode.js';
+import { agentCheck, agentService, catalogServiceEntry, checkObject, healthEntry, nodeObject, serviceObject } from './format.js';
+import { optionsSchema, parseOptions, type HttpSinkOptions } from './options.js';
+
+/** The Consul version `/v1/agent/self` reports (clients check features by it). */
+export const CONSUL_VERSION = '1.21.0';
+const DEFAULT_WAIT_MS = 5 * 60_000;
+const MAX_WAIT_MS = 10 * 60_000;
+
+export interface HttpSink extends Plugin {
+  /** Where it listens once started. */
+  address(): { host: string; port: number } | undefined;
+  /** Requests blocked in a blocking query right now. */
+  blockedRequests(): number;
+}
+
+/** A plain-text error with Consul's status code. */
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Query = Record<string, string | string[] | undefined>;
+
+const one = (v: string | string[] | undefined): string | undefined => (Array.isArray(v) ? v[v.length - 1] : v);
+const all = (v: string | string[] | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+
+/**
+ * Consul's HTTP API over the catalog: reads with blocking queries (sink), and
+ * agent and catalog registrations (source, through `ctx.publish`).
+ */
+export function httpSink(options: HttpSinkOptions = {}): HttpSink {
+  const opts = parseOptions(options);
+  const name = opts.name ?? 'http';
+  let app: FastifyInstance | undefined;
+  let subscription: Subscription | undefined;
+  let waiters: Waiters | undefined;
+  let bound: { host: string; port: number } | undefined;
+
+  return {
+    name,
+    async start(ctx) {
+      const state = new AgentState(ctx.dataDir ? join(ctx.dataDir, `${name}-registrations.json`) : undefined);
+      await state.load();
+      // Re-assert what clients registered before a restart: one reset replaces whatever this source owned.
+      await ctx.publish([{ type: 'reset', instances: state.instances() }]);
+
+      const catalog = ctx.catalog;
+      const w = new Waiters((key) => indexOf(catalog, key));
+      waiters = w;
+      subscription = catalog.follow((event) => {
+        const touched = event.type === 'snapshot' ? [] : [event.instance, ...(event.type === 'upsert' && event.previous ? [event.previous] : [])];
+        for (const i of touched) {
+          w.touch(`service:${i.service}`);
+          w.touch(`node:${i.node}`);
+        }
+        for (const key of ['services', 'nodes', 'global']) w.touch(key);
+      });
+
+      app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
+      build(app, ctx, state, w, opts);
+      const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8500');
+      await app.listen({ host, port });
+      const address = app.server.address();
+      bound = { host, port: typeof address === 'object' && address ? address.port : port };
+      ctx.logger.info({ listen: formatListen(bound) }, 'http api listening');
+    },
+    async stop() {
+      subscription?.unsubscribe();
+      waiters?.close();
+      await app?.close();
+      app = undefined;
+    },
+    address: () => bound,
+    blockedRequests: () => waiters?.size ?? 0,
+  };
+}
+
+/** The index a resource key answers with (never 0). */
+function indexOf(catalog: Catalog, key: string): number {
+  if (key === 'services') return catalog.servicesIndex;
+  if (key === 'nodes') return catalog.nodesIndex;
+  if (key.startsWith('service:')) return catalog.serviceIndex(key.slice(8));
+  if (key.startsWith('node:')) return catalog.nodeIndex(key.slice(5));
+  return catalog.index;
+}
+
+function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, waiters: Waiters, opts: HttpSinkOptions): void {
+  const { catalog } = ctx;
+  let saving: Promise<void> = Promise.resolve();
+  const persist = (): Promise<void> => (saving = saving.then(() => state.save()).catch((err: unknown) => ctx.logger.error({ err }, 'could not persist registrations')));
+
+  // Consul's clients PUT JSON with or without a content type.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(new HttpError(400, `Request decode failed: ${(err as Error).message}`), undefined);
+    }
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.status).type('text/plain; charset=utf-8').send(err.message);
+    if (err instanceof DecodeError) return reply.code(400).type('text/plain; charset=utf-8').send(`Request decode failed: ${err.message}`);
+    if (err instanceof ValidationError) return reply.code(400).type('text/plain; charset=utf-8').send(err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).type('text/plain; charset=utf-8').send('Request body too large');
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).type('text/plain; charset=utf-8').send(err.message);
+    ctx.logger.error({ err }, 'http api request failed');
+    return reply.code(500).type('text/plain; charset=utf-8').send(err.message);
+  });
+  app.setNotFoundHandler((_req, reply) => reply.code(404).type('text/plain; charset=utf-8').send('404 page not found\n'));
+
+  /** A read: consistency and datacenter checks, then a blocking wait on `key`, then the body. */
+  const read =
+    (key: (req: FastifyRequest) => string, render: (req: FastifyRequest) => unknown) =>
+    async (req: FastifyRequest, reply: FastifyReply): Promise<string> => {
+      const q = req.query as Query;
+      if (q['stale'] !== undefined && q['consistent'] !== undefined) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
+      const dc = one(q['dc']);
+      if (dc && dc !== ctx.datacenter) throw new HttpError(500, 'No path to datacenter');
+      if (q['filter'] !== undefined && one(q['filter']) !== '') throw new HttpError(400, 'filter expressions are not supported yet');
+      const resource = key(req);
+      const index = one(q['index']);
+      if (index !== undefined && index !== '') {
+        if (!/^\d+$/.test(index)) throw new HttpError(400, 'Invalid index');
+        const min = Number(index);
+        const waitText = one(q['wait']);
+        let ms = DEFAULT_WAIT_MS;
+        if (waitText) {
+          try {
+            ms = Math.min(MAX_WAIT_MS, parseDuration(waitText));
+          } catch {
+            throw new HttpError(400, 'Invalid wait time');
+          }
+        }
+        // Consul adds up to wait/16 of jitter so that watchers do not return in lockstep.
+        ms += Math.random() * (ms / 16);
+        const { done, cancel } = waiters.wait(resource, min, ms);
+        // The response's close (not the request's, already read by now) tells a client went away.
+        reply.raw.once('close', cancel);
+        await done;
+      }
+      reply
+        .header('X-Consul-Index', String(Math.max(1, indexOf(catalog, resource))))
+        .header('X-Consul-KnownLeader', 'true')
+        .header('X-Consul-LastContact', '0')
+        .header('X-Consul-Effective-Consistency', q['stale'] !== undefined ? 'stale' : q['consistent'] !== undefined ? 'consistent' : 'leader')
+        .type('application/json');
+      return JSON.stringify(render(req));
+    };
+
+  const params = (req: FastifyRequest): Record<string, string> => req.params as Record<string, string>;
+  const tagged = (req: FastifyRequest, instances: readonly ServiceInstance[]): readonly ServiceInstance[] => {
+    const tags = all((req.query as Query)['tag']);
+    return tags.length ? instances.filter((i) => tags.every((t) => i.tags.includes(t))) : instances;
+  };
+  const local = (instances: Iterable<ServiceInstance>): ServiceInstance[] => [...instances].filter((i) => i.node === ctx.node);
+
+  // --- catalog ---------------------------------------------------------------------
+  app.get('/v1/catalog/datacenters', read(() => 'global', () => [...new Set([ctx.datacenter, ...catalog.nodes().map((n) => n.datacenter)])].sort()));
+  app.get('/v1/catalog/services', read(() => 'services', () => Object.fromEntries(catalog.services())));
+  app.get('/v1/catalog/service/:service', read((r) => `service:${params(r)['service']}`, (r) => tagged(r, catalog.instances(params(r)['service']!)).map(catalogServiceEntry)));
+  app.get('/v1/catalog/nodes', read(() => 'nodes', () => catalog.nodes().map((n) => nodeObject(n, nodeIndexes(catalog.node(n.name)?.instances ?? [])))));
+  app.get(
+    '/v1/catalog/node/:node',
+    read(
+      (r) => `node:${params(r)['node']}`,
+      (r) => {
+        const found = catalog.node(params(r)['node']!);
+        if (!found) return null;
+        return { Node: nodeObject(found.node, nodeIndexes(found.instances)), Services: Object.fromEntries(found.instances.map((i) => [i.id, serviceObject(i)])) };
+      },
+    ),
+  );
+
+  // --- health ----------------------------------------------------------------------
+  app.get(
+    '/v1/health/service/:service',
+    read(
+      (r) => `service:${params(r)['service']}`,
+      (r) => {
+        const passing = passingParam((r.query as Query)['passing']);
+        return tagged(r, catalog.instances(params(r)['service']!))
+          .filter((i) => !passing || instanceHealth(i) === 'passing')
+          .map(healthEntry);
+      },
+    ),
+  );
+  app.get('/v1/health/checks/:service', read((r) => `service:${params(r)['service']}`, (r) => catalog.instances(params(r)['service']!).flatMap((i) => i.checks.map((c) => checkObject(i, c)))));
+  app.get(
+    '/v1/health/state/:state',
+    read(
+      () => 'global',
+      (r) => {
+        const wanted = params(r)['state']!;
+        if (!['any', 'passing', 'warning', 'critical'].includes(wanted)) throw new HttpError(400, 'Invalid state');
+        return sortedInstances(catalog).flatMap((i) => i.checks.filter((c) => wanted === 'any' || c.status === wanted).map((c) => checkObject(i, c)));
+      },
+    ),
+  );
+  app.get('/v1/health/node/:node', read((r) => `node:${params(r)['node']}`, (r) => (catalog.node(params(r)['node']!)?.instances ?? []).flatMap((i) => i.checks.map((c) => checkObject(i, c)))));
+
+  // --- agent and status --------------------------------------------------------------
+  app.get('/v1/agent/self', read(() => 'global', () => agentSelf(ctx)));
+  app.get('/v1/agent/services', read(() => 'global', () => Object.fromEntries(local(catalog.allInstances()).map((i) => [i.id, agentService(i)]))));
+  app.get('/v1/agent/service/:id', read(() => 'global', (r) => {
+    const i = catalog.instance({ node: ctx.node, id: params(r)['id']! });
+    if (!i) throw new HttpError(404, `unknown service ID: ${params(r)['id']}`);
+    return agentService(i);
+  }));
+  app.get('/v1/agent/checks', read(() => 'global', () => Object.fromEntries(local(catalog.allInstances()).flatMap((i) => i.checks.map((c) => [c.id, agentCheck(i, c)])))));
+  app.get('/v1/agent/members', read(() => 'global', () => [member(ctx)]));
+  app.get('/v1/status/leader', read(() => 'global', () => `${ctx.nodeAddress}:8300`));
+  app.get('/v1/status/peers', read(() => 'global', () => [`${ctx.nodeAddress}:8300`]));
+
+  // --- writes ------------------------------------------------------------------------
+  /** Publishes as this plugin; a rejection by the store is the client's fault (400). */
+  const publish = async (events: SourceEvent[]): Promise<void> => {
+    const result = await ctx.publish(events);
+    if (result.rejected.length) throw new HttpError(400, result.rejected.map((r) => r.reason).join('; '));
+  };
+  const withIds = (serviceId: string, checks: readonly CheckInput[]): CheckInput[] =>
+    checks.map((c, n) => (c.id ? c : { ...c, id: defaultCheckId(serviceId, checks.length > 1 ? n + 1 : 0) }));
+
+  app.put('/v1/agent/service/register', async (req, reply) => {
+    const { instance, checks } = decodeAgentService(req.body);
+    const id = instance.id ?? instance.service;
+    const replace = (req.query as Query)['replace-existing-checks'] !== undefined;
+    const fresh = withIds(id, checks);
+    const kept = replace ? [] : (state.agentService(id)?.checks ?? []).filter((c) => !fresh.some((f) => f.id === c.id));
+    const registration: Registration = { instance: { ...instance, id, node: ctx.node }, checks: [...kept, ...fresh] };
+    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+    state.setAgentService(id, registration);
+    await persist();
+    return reply.code(200).send('');
+  });
+
+  app.put('/v1/agent/service/deregister/:id', async (req, reply) => {
+    const id = params(req)['id']!;
+    if (!state.agentService(id)) throw new HttpError(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`);
+    await publish([{ type: 'remove', ref: { node: ctx.node, id } }]);
+    state.deleteAgentService(id);
+    await persist();
+    return reply.code(200).send('');
+  });
+
+  app.put('/v1/agent/check/register', async (req, reply) => {
+    const { check, serviceId } = decodeAgentCheck(req.body);
+    if (!serviceId) throw new HttpError(400, 'ServiceID is required: Signpost attaches checks to services');
+    const current = state.agentService(serviceId);
+    if (!current) throw new HttpError(400, `ServiceID "${serviceId}" does not exist`);
+    const id = check.id ?? check.name!;
+    const registration: Registration = { instance: current.instance, checks: [...current.checks.filter((c) => c.id !== id), { ...check, id }] };
+    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+    state.setAgentService(serviceId, registration);
+    await persist();
+    return reply.code(200).send('');
+  });
+
+  app.put('/v1/agent/check/deregister/:id', async (req, reply) => {
+    const id = params(req)['id']!;
+    const owner = catalog.instanceByCheck(ctx.node, id);
+    const current = owner ? state.agentService(owner.id) : undefined;
+    if (!owner || !current) throw new HttpError(404, `Unknown check ID "${id}"`);
+    const registration: Registration = { instance: current.instance, checks: current.checks.filter((c) => c.id !== id) };
+    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+    state.setAgentService(owner.id, registration);
+    await persist();
+    return reply.code(200).send('');
+  });
+
+  const ttlUpdate = (status: 'passing' | 'warning' | 'critical') => async (req: FastifyRequest, reply: FastifyReply) => {
+    const id = params(req)['id']!;
+    const owner = catalog.instanceByCheck(ctx.node, id);
+    const check = owner?.checks.find((c) => c.id === id);
+    if (!check) throw new HttpError(404, `Unknown check ID "${id}"`);
+    if (check.type !== 'ttl') throw new HttpError(500, `CheckID "${id}" does not have associated TTL`);
+    const body = req.body as { Status?: unknown; Output?: unknown } | undefined;
+    const note = one((req.query as Query)['note']) ?? (typeof body?.Output === 'string' ? body.Output : '');
+    await publish([{ type: 'checkStatus', node: ctx.node, checkId: id, status, output: note }]);
+    return reply.code(200).send('');
+  };
+  app.put('/v1/agent/check/pass/:id', ttlUpdate('passing'));
+  app.put('/v1/agent/check/warn/:id', ttlUpdate('warning'));
+  app.put('/v1/agent/check/fail/:id', ttlUpdate('critical'));
+  app.put('/v1/agent/check/update/:id', async (req, reply) => {
+    const body = req.body as { Status?: unknown } | undefined;
+    const status = body?.Status;
+    if (status !== 'passing' && status !== 'warning' && status !== 'critical') throw new HttpError(400, 'Status: must be passing, warning or critical');
+    return ttlUpdate(status)(req, reply);
+  });
+
+  app.put('/v1/catalog/register', async (req, reply) => {
+    const reg = decodeCatalogRegistration(req.body);
+    if (reg.datacenter && reg.datacenter !== ctx.datacenter) throw new HttpError(500, 'No path to datacenter');
+    if (!reg.service) return reply.type('application/json').send('true'); // a node alone: nodes exist through their services here
+    const id = reg.service.instance.id ?? reg.service.instance.service;
+    const extra = reg.checks.filter((c) => !c.serviceId || c.serviceId === id).map((c) => c.check);
+    const checks = withIds(id, [...reg.service.checks, ...extra]);
+    const registration: Registration = {
+      instance: { ...reg.service.instance, id, node: reg.node, nodeAddress: reg.address, nodeMeta: reg.nodeMeta, datacenter: ctx.datacenter },
+      checks,
+    };
+    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+    state.setCatalogService(reg.node, id, registration);
+    await persist();
+    return reply.type('application/json').send('true');
+  });
+
+  app.put('/v1/catalog/deregister', async (req, reply) => {
+    const dereg = decodeCatalogDeregistration(req.body);
+    const ids = dereg.serviceId ? [dereg.serviceId] : dereg.checkId ? [] : state.catalogServicesOn(dereg.node);
+    if (dereg.checkId && !dereg.serviceId) {
+      const owner = catalog.instanceByCheck(dereg.node, dereg.checkId);
+      const current = owner ? state.catalogService(dereg.node, owner.id) : undefined;
+      if (owner && current) {
+        const registration = { instance: current.instance, checks: current.checks.filter((c) => c.id !== dereg.checkId) };
+        await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+        state.setCatalogService(dereg.node, owner.id, registration);
+      }
+    } else {
+      await publish(ids.map((id) => ({ type: 'remove', ref: { node: dereg.node, id } })));
+      for (const id of ids) state.deleteCatalogService(dereg.node, id);
+    }
+    await persist();
+    return reply.type('application/json').send('true');
+  });
+
+  void opts;
+}
+
+function passingParam(v: string | string[] | undefined): boolean {
+  if (v === undefined) return false;
+  const text = one(v) ?? '';
+  if (text === '') return true;
+  if (/^(1|t|true|TRUE|True)$/.test(text)) return true;
+  if (/^(0|f|false|FALSE|False)$/.test(text)) return false;
+  throw new HttpError(400, 'Invalid value for ?passing');
+}
+
+function nodeIndexes(instances: readonly ServiceInstance[]): { create: number; modify: number } {
+  let create = Infinity;
+  let modify = 1;
+  for (const i of instances) {
+    create = Math.min(create, i.createIndex);
+    modify = Math.max(modify, i.modifyIndex);
+  }
+  return { create: Number.isFinite(create) ? create : 1, modify };
+}
+
+function sortedInstances(catalog: Catalog): ServiceInstance[] {
+  return [...catalog.services().keys()].flatMap((s) => catalog.instances(s));
+}
+
+function member(ctx: PluginContext): Record<string, unknown> {
+  return { Name: ctx.node, Addr: ctx.nodeAddress, Port: 8301, Tags: { dc: ctx.datacenter, role: 'consul', build: CONSUL_VERSION }, Status: 1 };
+}
+
+function agentSelf(ctx: PluginContext): Record<string, unknown> {
+  return {
+    Config: {
+      Datacenter: ctx.datacenter,
+      PrimaryDatacenter: ctx.datacenter,
+      NodeName: ctx.node,
+      NodeID: nodeIdOf(ctx.node),
+      Revision: 'signpost',
+      Server: true,
+      Version: CONSUL_VERSION,
+    },
+    Member: member(ctx),
+    Meta: {},
+    Coord: null,
+    Stats: {},
+  };
+}
+
+function nodeIdOf(name: string): string {
+  return (nodeObject({ name, address: '', datacenter: '', meta: {} }, { create: 1, modify: 1 })['ID'] as string) ?? '';
+}
+
+/** Config entry: `plugins: [{ plugin: http, listen: 127.0.0.1:8500 }]`. */
+export const plugin: PluginModule<HttpSinkOptions, Plugin> = {
+  name: 'http',
+  kind: 'source+sink',
+  optionsSchema,
+  parseOptions,
+  create: httpSink,
+};
