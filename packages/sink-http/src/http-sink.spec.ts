@@ -294,6 +294,30 @@ describe('http sink', () => {
     });
   });
 
+  describe('?filter=', () => {
+    it.each([
+      // cerebro by now: the seed's instance, c-extra on n2 (blocking test), and Nomad's on agent-1.
+      ['/v1/catalog/service/cerebro?filter=' + encodeURIComponent('ServiceMeta["external-source"] == "nomad"'), 2],
+      ['/v1/catalog/service/cerebro?filter=' + encodeURIComponent('Node != "nomad-client01-dev"'), 2],
+      ['/v1/catalog/service/cerebro?filter=' + encodeURIComponent('Node == n2'), 1],
+      ['/v1/health/service/cerebro?filter=' + encodeURIComponent('"traefik.enable=true" in Service.Tags'), 2],
+      ['/v1/agent/services?filter=' + encodeURIComponent('Service == "api"'), 1],
+      ['/v1/agent/services?filter=' + encodeURIComponent('Service == api and Port == 9'), 0],
+      ['/v1/catalog/nodes?filter=' + encodeURIComponent('Node == n2'), 1],
+    ])('%s → %d', async (path, count) => {
+      const res = await get(path);
+      expect(res.status).toBe(200);
+      const body = res.json() as unknown[] | Record<string, unknown>;
+      expect(Array.isArray(body) ? body.length : Object.keys(body).length).toBe(count);
+    });
+
+    it('answers a bad filter with 400 and the reason', async () => {
+      const res = await get('/v1/catalog/service/cerebro?filter=' + encodeURIComponent('Bogus == 1'));
+      expect([res.status, res.text]).toEqual([400, 'Failed to create boolean expression evaluator: Selector "Bogus" is not valid']);
+      expect((await get('/v1/catalog/service/cerebro?filter=' + encodeURIComponent('ServiceName = x'))).status).toBe(400);
+    });
+  });
+
   it('keeps agent registrations across a restart (persisted in the data directory)', async () => {
     const store = new RecordingStore();
     const first = httpSink({ listen: '127.0.0.1:0' });
@@ -305,5 +329,42 @@ describe('http sink', () => {
     const services = (await (await fetch(`http://127.0.0.1:${second.address()!.port}/v1/agent/services`)).json()) as Record<string, unknown>;
     expect(Object.keys(services)).toContain('keeper');
     await b.stop();
+  });
+
+  describe('ACL', () => {
+    it('lets reads through anonymously, and needs a write token for writes', async () => {
+      const secured = httpSink({ listen: '127.0.0.1:0', acl: { anonymous: 'read', tokens: [{ token: 'w'.repeat(20), rights: 'write' }, { token: 'r'.repeat(20), rights: 'read' }] } });
+      const r = await runPlugins([secured], { node: 'agent-3' });
+      const url = `http://127.0.0.1:${secured.address()!.port}`;
+      const register = (headers: Record<string, string>): Promise<Response> =>
+        fetch(`${url}/v1/agent/service/register`, { method: 'PUT', headers, body: JSON.stringify({ Name: 'guarded', Port: 1 }) });
+      try {
+        expect((await fetch(`${url}/v1/catalog/services`)).status).toBe(200);
+        const anonymous = await register({});
+        expect([anonymous.status, await anonymous.text()]).toEqual([403, 'Permission denied']);
+        expect((await register({ 'X-Consul-Token': 'r'.repeat(20) })).status).toBe(403);
+        const unknown = await register({ 'X-Consul-Token': 'x'.repeat(20) });
+        expect([unknown.status, await unknown.text()]).toEqual([403, 'ACL not found']);
+        expect((await register({ 'X-Consul-Token': 'w'.repeat(20) })).status).toBe(200);
+        expect((await register({ Authorization: `Bearer ${'w'.repeat(20)}` })).status).toBe(200);
+        expect(r.store.instances('guarded')).toHaveLength(1);
+      } finally {
+        await r.stop();
+      }
+    });
+
+    it('can close reads too, and validates its options', async () => {
+      const closed = httpSink({ listen: '127.0.0.1:0', acl: { anonymous: 'none', tokens: [{ token: 'r'.repeat(20), rights: 'read' }] } });
+      const r = await runPlugins([closed], { node: 'agent-4' });
+      const url = `http://127.0.0.1:${closed.address()!.port}`;
+      try {
+        expect((await fetch(`${url}/v1/catalog/services`)).status).toBe(403);
+        expect((await fetch(`${url}/v1/catalog/services?token=${'r'.repeat(20)}`)).status).toBe(200);
+      } finally {
+        await r.stop();
+      }
+      expect(() => httpSink({ acl: { tokens: [{ token: 'short', rights: 'write' }] } })).toThrow(/acl\.tokens\[0\]\.token: must NOT have fewer than 16 characters/);
+      expect(() => httpSink({ acl: { tokens: [{ token: 'x'.repeat(16), rights: 'admin' }] } as never })).toThrow(/acl\.tokens\[0\]\.rights: must be one of "read", "write"/);
+    });
   });
 });

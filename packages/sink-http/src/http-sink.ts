@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Subscription } from 'rxjs';
@@ -19,6 +20,7 @@ import {
 import { AgentState, withChecks, type Registration } from './agent-state.js';
 import { Waiters } from './blocking.js';
 import { decodeAgentCheck, decodeAgentService, decodeCatalogDeregistration, decodeCatalogRegistration, DecodeError } from './decode.js';
+import { compileFilter, FilterError } from './filter.js';
 import { agentCheck, agentService, catalogServiceEntry, checkObject, healthEntry, nodeObject, serviceObject } from './format.js';
 import { optionsSchema, parseOptions, type HttpSinkOptions } from './options.js';
 
@@ -112,6 +114,10 @@ function indexOf(catalog: Catalog, key: string): number {
 function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, waiters: Waiters, opts: HttpSinkOptions): void {
   const { catalog } = ctx;
   let saving: Promise<void> = Promise.resolve();
+  // Serialized bodies by request (blocking parameters aside), reused while the
+  // catalog has not changed: a hot read costs a map lookup, not a JSON.stringify.
+  const bodies = new Map<string, { index: number; body: string }>();
+  const BODY_CACHE = 1000;
   const persist = (): Promise<void> => (saving = saving.then(() => state.save()).catch((err: unknown) => ctx.logger.error({ err }, 'could not persist registrations')));
 
   // Consul's clients PUT JSON with or without a content type.
@@ -137,15 +143,46 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
   });
   app.setNotFoundHandler((_req, reply) => reply.code(404).type('text/plain; charset=utf-8').send('404 page not found\n'));
 
+  // ACL: every request needs read rights, every write (PUT) write rights.
+  if (opts.acl) {
+    const acl = opts.acl;
+    const tokens = acl.tokens.map((t) => ({ secret: Buffer.from(t.token), rights: t.rights }));
+    const rank = { none: 0, read: 1, write: 2 } as const;
+    app.addHook('onRequest', async (req) => {
+      const header = req.headers['x-consul-token'];
+      const bearer = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      const token = (Array.isArray(header) ? header[0] : header) ?? bearer ?? one((req.query as Query)['token']);
+      let rights: 'none' | 'read' | 'write' = acl.anonymous ?? 'read';
+      if (token) {
+        const given = Buffer.from(token);
+        const match = tokens.find((t) => t.secret.length === given.length && timingSafeEqual(t.secret, given));
+        if (!match) throw new HttpError(403, 'ACL not found');
+        rights = match.rights;
+      }
+      const needed = req.method === 'GET' || req.method === 'HEAD' ? 'read' : 'write';
+      if (rank[rights] < rank[needed]) throw new HttpError(403, 'Permission denied');
+    });
+  }
+
   /** A read: consistency and datacenter checks, then a blocking wait on `key`, then the body. */
   const read =
-    (key: (req: FastifyRequest) => string, render: (req: FastifyRequest) => unknown) =>
+    (key: (req: FastifyRequest) => string, render: (req: FastifyRequest) => unknown, fields?: readonly string[]) =>
     async (req: FastifyRequest, reply: FastifyReply): Promise<string> => {
       const q = req.query as Query;
       if (q['stale'] !== undefined && q['consistent'] !== undefined) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
       const dc = one(q['dc']);
       if (dc && dc !== ctx.datacenter) throw new HttpError(500, 'No path to datacenter');
-      if (q['filter'] !== undefined && one(q['filter']) !== '') throw new HttpError(400, 'filter expressions are not supported yet');
+      const filterText = one(q['filter']) ?? '';
+      let keep: ((item: unknown) => boolean) | undefined;
+      if (filterText !== '') {
+        if (!fields) throw new HttpError(400, 'filtering is not supported on this endpoint');
+        try {
+          keep = compileFilter(filterText, fields);
+        } catch (err) {
+          if (err instanceof FilterError) throw new HttpError(400, `Failed to create boolean expression evaluator: ${err.message}`);
+          throw err;
+        }
+      }
       const resource = key(req);
       const index = one(q['index']);
       if (index !== undefined && index !== '') {
@@ -173,7 +210,14 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
         .header('X-Consul-LastContact', '0')
         .header('X-Consul-Effective-Consistency', q['stale'] !== undefined ? 'stale' : q['consistent'] !== undefined ? 'consistent' : 'leader')
         .type('application/json');
-      return JSON.stringify(render(req));
+      const cacheKey = req.url.replace(/([?&])(index|wait)=[^&]*/g, '$1');
+      const cached = bodies.get(cacheKey);
+      if (cached && cached.index === catalog.index) return cached.body;
+      const value = render(req);
+      const body = JSON.stringify(keep ? applyFilter(value, keep) : value);
+      if (bodies.size >= BODY_CACHE) bodies.clear();
+      bodies.set(cacheKey, { index: catalog.index, body });
+      return body;
     };
 
   const params = (req: FastifyRequest): Record<string, string> => req.params as Record<string, string>;
@@ -186,8 +230,8 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
   // --- catalog ---------------------------------------------------------------------
   app.get('/v1/catalog/datacenters', read(() => 'global', () => [...new Set([ctx.datacenter, ...catalog.nodes().map((n) => n.datacenter)])].sort()));
   app.get('/v1/catalog/services', read(() => 'services', () => Object.fromEntries(catalog.services())));
-  app.get('/v1/catalog/service/:service', read((r) => `service:${params(r)['service']}`, (r) => tagged(r, catalog.instances(params(r)['service']!)).map(catalogServiceEntry)));
-  app.get('/v1/catalog/nodes', read(() => 'nodes', () => catalog.nodes().map((n) => nodeObject(n, nodeIndexes(catalog.node(n.name)?.instances ?? [])))));
+  app.get('/v1/catalog/service/:service', read((r) => `service:${params(r)['service']}`, (r) => tagged(r, catalog.instances(params(r)['service']!)).map(catalogServiceEntry), FIELDS.catalogService));
+  app.get('/v1/catalog/nodes', read(() => 'nodes', () => catalog.nodes().map((n) => nodeObject(n, nodeIndexes(catalog.node(n.name)?.instances ?? []))), FIELDS.node));
   app.get(
     '/v1/catalog/node/:node',
     read(
@@ -211,9 +255,10 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
           .filter((i) => !passing || instanceHealth(i) === 'passing')
           .map(healthEntry);
       },
+      FIELDS.health,
     ),
   );
-  app.get('/v1/health/checks/:service', read((r) => `service:${params(r)['service']}`, (r) => catalog.instances(params(r)['service']!).flatMap((i) => i.checks.map((c) => checkObject(i, c)))));
+  app.get('/v1/health/checks/:service', read((r) => `service:${params(r)['service']}`, (r) => catalog.instances(params(r)['service']!).flatMap((i) => i.checks.map((c) => checkObject(i, c))), FIELDS.check));
   app.get(
     '/v1/health/state/:state',
     read(
@@ -223,19 +268,20 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
         if (!['any', 'passing', 'warning', 'critical'].includes(wanted)) throw new HttpError(400, 'Invalid state');
         return sortedInstances(catalog).flatMap((i) => i.checks.filter((c) => wanted === 'any' || c.status === wanted).map((c) => checkObject(i, c)));
       },
+      FIELDS.check,
     ),
   );
-  app.get('/v1/health/node/:node', read((r) => `node:${params(r)['node']}`, (r) => (catalog.node(params(r)['node']!)?.instances ?? []).flatMap((i) => i.checks.map((c) => checkObject(i, c)))));
+  app.get('/v1/health/node/:node', read((r) => `node:${params(r)['node']}`, (r) => (catalog.node(params(r)['node']!)?.instances ?? []).flatMap((i) => i.checks.map((c) => checkObject(i, c))), FIELDS.check));
 
   // --- agent and status --------------------------------------------------------------
   app.get('/v1/agent/self', read(() => 'global', () => agentSelf(ctx)));
-  app.get('/v1/agent/services', read(() => 'global', () => Object.fromEntries(local(catalog.allInstances()).map((i) => [i.id, agentService(i)]))));
+  app.get('/v1/agent/services', read(() => 'global', () => Object.fromEntries(local(catalog.allInstances()).map((i) => [i.id, agentService(i)])), FIELDS.agentService));
   app.get('/v1/agent/service/:id', read(() => 'global', (r) => {
     const i = catalog.instance({ node: ctx.node, id: params(r)['id']! });
     if (!i) throw new HttpError(404, `unknown service ID: ${params(r)['id']}`);
     return agentService(i);
   }));
-  app.get('/v1/agent/checks', read(() => 'global', () => Object.fromEntries(local(catalog.allInstances()).flatMap((i) => i.checks.map((c) => [c.id, agentCheck(i, c)])))));
+  app.get('/v1/agent/checks', read(() => 'global', () => Object.fromEntries(local(catalog.allInstances()).flatMap((i) => i.checks.map((c) => [c.id, agentCheck(i, c)]))), FIELDS.check));
   app.get('/v1/agent/members', read(() => 'global', () => [member(ctx)]));
   app.get('/v1/status/leader', read(() => 'global', () => `${ctx.nodeAddress}:8300`));
   app.get('/v1/status/peers', read(() => 'global', () => [`${ctx.nodeAddress}:8300`]));
@@ -354,6 +400,27 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
   });
 
   void opts;
+}
+
+/** Top-level fields of each kind of entry, for validating filter selectors (taken from the formatters themselves). */
+const SAMPLE: ServiceInstance = {
+  id: 's', service: 's', node: 'n', nodeAddress: '', nodeMeta: {}, datacenter: 'dc1', address: '', port: 0, tags: [], meta: {},
+  weights: { passing: 1, warning: 1 }, taggedAddresses: {}, enableTagOverride: false, kind: 'k', checks: [], source: 's', createIndex: 1, modifyIndex: 1,
+};
+const SAMPLE_CHECK = { id: 'c', name: 'c', type: 'ttl' as const, definition: {}, status: 'passing' as const, output: '', notes: '' };
+const FIELDS = {
+  catalogService: Object.keys(catalogServiceEntry(SAMPLE)),
+  health: Object.keys(healthEntry(SAMPLE)),
+  check: Object.keys(checkObject(SAMPLE, SAMPLE_CHECK)),
+  node: Object.keys(nodeObject({ name: 'n', address: '', datacenter: 'dc1', meta: {} }, { create: 1, modify: 1 })),
+  agentService: Object.keys(agentService(SAMPLE)),
+};
+
+/** Filters a list, or the values of a map (agent endpoints answer maps). */
+function applyFilter(body: unknown, keep: (item: unknown) => boolean): unknown {
+  if (Array.isArray(body)) return body.filter(keep);
+  if (body && typeof body === 'object') return Object.fromEntries(Object.entries(body).filter(([, v]) => keep(v)));
+  return body;
 }
 
 function passingParam(v: string | string[] | undefined): boolean {

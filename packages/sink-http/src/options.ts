@@ -5,6 +5,21 @@ export const optionsSchema = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, description: 'Plugin name, and owner of what clients register (default "http").' })),
     listen: Type.Optional(Type.String({ format: 'listen', description: 'Address (default 127.0.0.1:8500).' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Largest request body accepted (default 1 MiB).' })),
+    acl: Type.Optional(
+      Type.Object(
+        {
+          anonymous: Type.Optional(Type.Unsafe<'none' | 'read' | 'write'>({ type: 'string', enum: ['none', 'read', 'write'], description: 'What a request without a token may do (default read).' })),
+          tokens: Type.Array(
+            Type.Object(
+              { token: Type.String({ minLength: 16, description: 'A secret of at least 16 characters.' }), rights: Type.Unsafe<'read' | 'write'>({ type: 'string', enum: ['read', 'write'] }) },
+              { additionalProperties: false },
+            ),
+            { minItems: 1 },
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
