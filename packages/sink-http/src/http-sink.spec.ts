@@ -246,6 +246,17 @@ describe('http sink', () => {
     });
   });
 
+  it('keeps checks registered apart on re-register, and drops them with ?replace-existing-checks', async () => {
+    const ids = async (): Promise<string[]> => ((await get('/v1/health/checks/keeper2')).json() as Array<{ CheckID: string }>).map((c) => c.CheckID).sort();
+    await put('/v1/agent/service/register', { Name: 'keeper2', ID: 'k2', Port: 1, Check: { TTL: '30s' } });
+    await put('/v1/agent/check/register', { Name: 'extra', ServiceID: 'k2', TTL: '30s' });
+    expect(await ids()).toEqual(['extra', 'service:k2']);
+    await put('/v1/agent/service/register', { Name: 'keeper2', ID: 'k2', Port: 2, Check: { TTL: '30s' } });
+    expect(await ids()).toEqual(['extra', 'service:k2']);
+    await put('/v1/agent/service/register?replace-existing-checks', { Name: 'keeper2', ID: 'k2', Port: 2, Check: { TTL: '30s' } });
+    expect(await ids()).toEqual(['service:k2']);
+  });
+
   describe('catalog registration', () => {
     it('registers a service on another node and deregisters it', async () => {
       const reg = { Node: 'ext-1', Address: '10.5.0.1', NodeMeta: { 'external-node': 'true' }, Service: { ID: 'redis1', Service: 'redis', Tags: ['primary'], Port: 6379 } };
@@ -254,6 +265,14 @@ describe('http sink', () => {
       expect((await get('/v1/catalog/service/redis')).json()).toEqual([expect.objectContaining({ Node: 'ext-1', Address: '10.5.0.1', NodeMeta: { 'external-node': 'true' }, ServicePort: 6379 })]);
       expect((await put('/v1/catalog/deregister', { Node: 'ext-1', ServiceID: 'redis1' })).text).toBe('true');
       expect((await get('/v1/catalog/service/redis')).json()).toEqual([]);
+    });
+
+    it('deregisters everything on a node when only the node is named', async () => {
+      for (const id of ['a', 'b']) await put('/v1/catalog/register', { Node: 'ext-2', Address: '10.5.0.2', Service: { ID: id, Service: 'batch', Port: 1 } });
+      expect((await get('/v1/catalog/service/batch')).json()).toHaveLength(2);
+      await put('/v1/catalog/deregister', { Node: 'ext-2' });
+      expect((await get('/v1/catalog/service/batch')).json()).toEqual([]);
+      expect((await get('/v1/catalog/node/ext-2')).text).toBe('null');
     });
   });
 

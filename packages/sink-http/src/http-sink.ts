@@ -204,13 +204,14 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
         reply.raw.once('close', cancel);
         await done;
       }
-      reply
-        .header('X-Consul-Index', String(Math.max(1, indexOf(catalog, resource))))
-        .header('X-Consul-KnownLeader', 'true')
-        .header('X-Consul-LastContact', '0')
-        .header('X-Consul-Effective-Consistency', q['stale'] !== undefined ? 'stale' : q['consistent'] !== undefined ? 'consistent' : 'leader')
-        .type('application/json');
-      const cacheKey = req.url.replace(/([?&])(index|wait)=[^&]*/g, '$1');
+      reply.headers({
+        'content-type': 'application/json',
+        'x-consul-index': String(Math.max(1, indexOf(catalog, resource))),
+        'x-consul-knownleader': 'true',
+        'x-consul-lastcontact': '0',
+        'x-consul-effective-consistency': q['stale'] !== undefined ? 'stale' : q['consistent'] !== undefined ? 'consistent' : 'leader',
+      });
+      const cacheKey = req.url.includes('?') ? req.url.replace(/([?&])(index|wait)=[^&]*/g, '$1') : req.url;
       const cached = bodies.get(cacheKey);
       if (cached && cached.index === catalog.index) return cached.body;
       const value = render(req);

@@ -3,12 +3,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { save, table, type ScenarioResult } from './report.js';
 import { dnsScenario } from './scenarios/dns.js';
+import { httpScenario } from './scenarios/http.js';
 import { storeScenario } from './scenarios/store.js';
 
 /** Scenarios by name; later issues add theirs here. */
 const scenarios: Record<string, (opts: { scale: number }) => Promise<ScenarioResult>> = {
   store: storeScenario,
   dns: dnsScenario,
+  http: httpScenario,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [--scale <n>] [--out <dir>]

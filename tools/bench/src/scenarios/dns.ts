@@ -1,9 +1,9 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { script, startChild, stopChildren, type Endpoint } from './children.js';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as dnsPacket from 'dns-packet';
 import { createRegistry, silentLogger } from '@signpost/core';
@@ -97,47 +97,9 @@ export async function dnsScenario(options: DnsScenarioOptions = {}): Promise<Sce
     metrics.push({ name: 'store write → DNS answer, p99', value: percentile(delays, 99), unit: 'ms', aim: '< 5' });
     return { scenario: 'dns', parameters: { seconds, background, samples, cores: 'dnsperf on 0, server on 1' }, metrics };
   } finally {
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((resolve) => {
-            if (c.exitCode !== null || c.signalCode !== null) return resolve();
-            const force = setTimeout(() => c.kill('SIGKILL'), 3000);
-            c.once('exit', () => {
-              clearTimeout(force);
-              resolve();
-            });
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
+    await stopChildren(children);
     await rm(dir, { recursive: true, force: true, maxRetries: 5 });
   }
-}
-
-interface Endpoint {
-  readonly port: number;
-  readonly child: ChildProcess;
-}
-
-function script(name: string): string {
-  return fileURLToPath(new URL(`./${name}.js`, import.meta.url)).replace(/\/src\/scenarios\//, '/dist/scenarios/');
-}
-
-function startChild(children: ChildProcess[], argv: string[], timeoutMs = 30_000): Promise<Endpoint> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} did not get ready`)), timeoutMs);
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /ready (\d+)/.exec(d.toString());
-      if (m) {
-        clearTimeout(timer);
-        resolve({ port: Number(m[1]), child });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`${argv.join(' ')} exited ${code}`)));
-  });
 }
 
 async function startKnot(children: ChildProcess[], dir: string): Promise<Endpoint> {
