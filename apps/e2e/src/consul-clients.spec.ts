@@ -34,7 +34,7 @@ describe('Consul clients against the agent', () => {
   });
 
   it('the consul npm client registers, reads the catalog and health, and deregisters', async () => {
-    await consul.agent.service.register({ name: 'web', id: 'web-1', port: 8080, tags: ['v1'], check: { name: 'web alive', ttl: '30s' } });
+    await consul.agent.service.register({ name: 'web', id: 'web-1', port: 8080, tags: ['v1'], check: { name: 'web alive', ttl: '30s', timeout: '1s' } });
     const nodes = (await consul.catalog.service.nodes('web')) as Array<{ ServiceID: string; ServicePort: number; Node: string }>;
     expect(nodes.map((n) => [n.ServiceID, n.ServicePort, n.Node])).toEqual([['web-1', 8080, 'box']]);
     expect(await consul.health.service({ service: 'web', passing: true })).toEqual([]);
@@ -84,7 +84,7 @@ describe('Consul clients against the agent', () => {
     const first = await raw('/v1/health/state/any');
     const blocked = raw(`/v1/health/state/any?index=${first.index}&wait=30s`);
     await new Promise((r) => setTimeout(r, 50));
-    await consul.agent.service.register({ name: 'probe', id: 'probe-1', port: 3, check: { name: 'probe ttl', ttl: '10s' } });
+    await consul.agent.service.register({ name: 'probe', id: 'probe-1', port: 3, check: { name: 'probe ttl', ttl: '10s', timeout: '1s' } });
     const next = await blocked;
     expect(next.index).toBeGreaterThan(first.index);
     expect((next.body as Array<{ CheckID: string }>).map((c) => c.CheckID)).toContain('service:probe-1');
