@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { createLogger, createRegistry, loadConfigFile, type LoadedConfig, type Logger, type PluginCatalog, type Registry } from '@signpost/core';
+import { plugin as healthPlugin } from '@signpost/health';
 import { plugin as dnsPlugin } from '@signpost/sink-dns';
 import { plugin as httpPlugin } from '@signpost/sink-http';
 import { plugin as staticPlugin } from '@signpost/source-static';
@@ -9,7 +10,7 @@ import { store as memoryStore } from '@signpost/store-memory';
 /** The plugins this app can build from config, by short name. Sinks join as they land. */
 export const agentCatalog: PluginCatalog = {
   stores: { memory: memoryStore },
-  plugins: { static: staticPlugin, dns: dnsPlugin, http: httpPlugin },
+  plugins: { static: staticPlugin, dns: dnsPlugin, http: httpPlugin, health: healthPlugin },
 };
 
 /** The configuration `npm start` uses when no `--config` is given. */

@@ -257,6 +257,24 @@ describe('http sink', () => {
     expect(await ids()).toEqual(['service:k2']);
   });
 
+  it('turns a TTL check critical when its TTL passes without an update, and renews on each update', async () => {
+    await put('/v1/agent/service/register', { Name: 'beat', ID: 'beat-1', Port: 1, Check: { TTL: '300ms' } });
+    const status = async (): Promise<{ Status: string; Output: string }> =>
+      ((await get('/v1/agent/checks')).json() as Record<string, { Status: string; Output: string }>)['service:beat-1']!;
+    for (let n = 0; n < 4; n++) {
+      await put('/v1/agent/check/pass/service:beat-1');
+      await new Promise((r) => setTimeout(r, 150));
+      expect((await status()).Status).toBe('passing');
+    }
+    const t0 = Date.now();
+    while ((await status()).Status !== 'critical') {
+      if (Date.now() - t0 > 2000) throw new Error('the TTL did not expire');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await status()).toMatchObject({ Status: 'critical', Output: 'TTL expired' });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+  });
+
   describe('catalog registration', () => {
     it('registers a service on another node and deregisters it', async () => {
       const reg = { Node: 'ext-1', Address: '10.5.0.1', NodeMeta: { 'external-node': 'true' }, Service: { ID: 'redis1', Service: 'redis', Tags: ['primary'], Port: 6379 } };

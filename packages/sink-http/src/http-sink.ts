@@ -62,6 +62,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
   let subscription: Subscription | undefined;
   let waiters: Waiters | undefined;
   let bound: { host: string; port: number } | undefined;
+  let ttl: TtlTimers | undefined;
 
   return {
     name,
@@ -84,7 +85,8 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
       });
 
       app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
-      build(app, ctx, state, w, opts);
+      ttl = new TtlTimers(ctx);
+      build(app, ctx, state, w, opts, ttl);
       const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8500');
       await app.listen({ host, port });
       const address = app.server.address();
@@ -93,6 +95,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
     },
     async stop() {
       subscription?.unsubscribe();
+      ttl?.close();
       waiters?.close();
       await app?.close();
       app = undefined;
@@ -111,7 +114,39 @@ function indexOf(catalog: Catalog, key: string): number {
   return catalog.index;
 }
 
-function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, waiters: Waiters, opts: HttpSinkOptions): void {
+/**
+ * TTL checks: the agent that receives a check's updates keeps its deadline. Each
+ * pass/warn/fail/update re-arms it; when the TTL passes without one the check
+ * turns critical with Consul's output, "TTL expired".
+ */
+class TtlTimers {
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  constructor(private readonly ctx: PluginContext) {}
+
+  arm(checkId: string, ttlMs: number): void {
+    clearTimeout(this.#timers.get(checkId));
+    const timer = setTimeout(() => {
+      this.#timers.delete(checkId);
+      this.ctx
+        .publish([{ type: 'checkStatus', node: this.ctx.node, checkId, status: 'critical', output: 'TTL expired' }])
+        .catch((err: unknown) => this.ctx.logger.warn({ err, checkId }, 'could not expire a TTL check'));
+    }, ttlMs);
+    timer.unref();
+    this.#timers.set(checkId, timer);
+  }
+
+  disarm(checkId: string): void {
+    clearTimeout(this.#timers.get(checkId));
+    this.#timers.delete(checkId);
+  }
+
+  close(): void {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+  }
+}
+
+function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, waiters: Waiters, opts: HttpSinkOptions, ttl: TtlTimers): void {
   const { catalog } = ctx;
   let saving: Promise<void> = Promise.resolve();
   // Serialized bodies by request (blocking parameters aside), reused while the
@@ -312,6 +347,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
   app.put('/v1/agent/service/deregister/:id', async (req, reply) => {
     const id = params(req)['id']!;
     if (!state.agentService(id)) throw new HttpError(404, `Unknown service ID "${id}". Ensure that the service ID is passed, not the service name.`);
+    for (const c of catalog.instance({ node: ctx.node, id })?.checks ?? []) ttl.disarm(c.id);
     await publish([{ type: 'remove', ref: { node: ctx.node, id } }]);
     state.deleteAgentService(id);
     await persist();
@@ -352,6 +388,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const body = req.body as { Status?: unknown; Output?: unknown } | undefined;
     const note = one((req.query as Query)['note']) ?? (typeof body?.Output === 'string' ? body.Output : '');
     await publish([{ type: 'checkStatus', node: ctx.node, checkId: id, status, output: note }]);
+    if (check.definition.ttl) ttl.arm(id, parseDuration(check.definition.ttl));
     return reply.code(200).send('');
   };
   app.put('/v1/agent/check/pass/:id', ttlUpdate('passing'));

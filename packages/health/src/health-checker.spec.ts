@@ -1,0 +1,199 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { activeHandles, eventually, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import type { CheckDefinition, HealthStatus } from '@signpost/core';
+import { applyResult, healthChecker, parseOptions, type HealthChecker } from './index.js';
+
+describe('applyResult (Consul thresholds)', () => {
+  const start = { status: 'critical' as HealthStatus, successes: 0, failures: 0 };
+  const run = (results: HealthStatus[], t: { successBeforePassing?: number; failuresBeforeCritical?: number }, from = start): HealthStatus[] => {
+    let s = from;
+    return results.map((r) => (s = applyResult(s, r, t)).status);
+  };
+
+  it.each([
+    [['passing', 'critical', 'warning'], {}, ['passing', 'critical', 'warning']],
+    [['passing', 'passing', 'passing'], { successBeforePassing: 3 }, ['critical', 'critical', 'passing']],
+    [['passing', 'critical', 'passing', 'passing'], { successBeforePassing: 2 }, ['critical', 'critical', 'critical', 'passing']],
+    [['warning', 'warning'], { successBeforePassing: 2 }, ['critical', 'warning']],
+  ] as const)('%j with %j → %j', (results, t, expected) => {
+    expect(run([...results], t)).toEqual(expected);
+  });
+
+  it('holds a passing check through fewer failures than failuresBeforeCritical', () => {
+    expect(run(['critical', 'critical', 'passing', 'critical', 'critical', 'critical'], { failuresBeforeCritical: 3 }, { status: 'passing', successes: 0, failures: 0 })).toEqual([
+      'passing',
+      'passing',
+      'passing',
+      'passing',
+      'passing',
+      'critical',
+    ]);
+  });
+});
+
+/** An HTTP server whose answer the test changes: a status code, a delay, or down. */
+async function flakyServer(): Promise<{ url: string; set(status: number, delayMs?: number): void; concurrent(): number; close(): Promise<void>; server: Server }> {
+  let status = 200;
+  let delay = 0;
+  let active = 0;
+  let peak = 0;
+  const server = createHttpServer((req, res) => {
+    active++;
+    peak = Math.max(peak, active);
+    setTimeout(() => {
+      active--;
+      res.writeHead(status, { 'Content-Type': 'text/plain' }).end(`status ${status}`);
+    }, delay);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}/health`,
+    set(s, d = 0) {
+      status = s;
+      delay = d;
+    },
+    concurrent: () => peak,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+describe('health checker', () => {
+  let run: Running | undefined;
+  let health: HealthChecker;
+  const cleanups: Array<() => Promise<void>> = [];
+
+  afterEach(async () => {
+    await run?.stop();
+    run = undefined;
+    for (const c of cleanups.splice(0)) await c();
+  });
+
+  const start = async (options = {}): Promise<Running> => {
+    health = healthChecker(options);
+    run = await runPlugins([health], { node: 'n1' });
+    return run;
+  };
+  const withCheck = (id: string, type: 'http' | 'tcp', definition: CheckDefinition) => upsert(spec('web', { id, node: 'n1', nodeAddress: '127.0.0.1', checks: [{ type, definition }] }));
+  const statusOf = (r: Running, id: string): { status: string; output: string } => {
+    const c = r.store.instance({ node: 'n1', id })!.checks[0]!;
+    return { status: c.status, output: c.output };
+  };
+
+  it('follows an HTTP endpoint: 2xx passing, 429 warning, 500 critical, slow critical', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const r = await start();
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '30ms', timeout: '150ms' })]);
+    await eventually(() => statusOf(r, 'w1').status === 'passing');
+    expect(statusOf(r, 'w1').output).toBe(`HTTP GET ${srv.url}: 200 OK Output: status 200`);
+    srv.set(429);
+    await eventually(() => statusOf(r, 'w1').status === 'warning');
+    srv.set(500);
+    await eventually(() => statusOf(r, 'w1').status === 'critical');
+    srv.set(200);
+    await eventually(() => statusOf(r, 'w1').status === 'passing');
+    srv.set(200, 400);
+    await eventually(() => statusOf(r, 'w1').status === 'critical');
+    expect(statusOf(r, 'w1').output).toMatch(/timed out after 150 ms/);
+  });
+
+  it('marks a dead HTTP endpoint critical', async () => {
+    const srv = await flakyServer();
+    const r = await start();
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '30ms', timeout: '200ms' })]);
+    await eventually(() => statusOf(r, 'w1').status === 'passing');
+    await srv.close();
+    await eventually(() => statusOf(r, 'w1').status === 'critical');
+    expect(statusOf(r, 'w1').output).toMatch(/ECONNREFUSED/);
+  });
+
+  it('follows a TCP endpoint up and down', async () => {
+    const tcp: TcpServer = createTcpServer((s) => s.end());
+    await new Promise<void>((res) => tcp.listen(0, '127.0.0.1', () => res()));
+    const port = (tcp.address() as { port: number }).port;
+    const r = await start();
+    await r.store.apply([withCheck('t1', 'tcp', { tcp: `127.0.0.1:${port}`, interval: '30ms', timeout: '200ms' })]);
+    await eventually(() => statusOf(r, 't1').status === 'passing');
+    expect(statusOf(r, 't1').output).toBe(`TCP connect 127.0.0.1:${port}: Success`);
+    await new Promise<void>((res) => tcp.close(() => res()));
+    await eventually(() => statusOf(r, 't1').status === 'critical');
+  });
+
+  it('applies successBeforePassing from the check definition', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const r = await start();
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '40ms', successBeforePassing: 3 })]);
+    await eventually(() => health.stats().runs >= 2);
+    expect(statusOf(r, 'w1').status).toBe('critical');
+    await eventually(() => statusOf(r, 'w1').status === 'passing');
+    expect(health.stats().runs).toBeGreaterThanOrEqual(3);
+  });
+
+  it('writes only when status or output changes: a stable fleet writes nothing', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const r = await start();
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '20ms' }), withCheck('w2', 'http', { http: srv.url, interval: '20ms' })]);
+    await eventually(() => statusOf(r, 'w1').status === 'passing' && statusOf(r, 'w2').status === 'passing');
+    const index = r.store.index;
+    const runsBefore = health.stats().runs;
+    await eventually(() => health.stats().runs >= runsBefore + 20);
+    expect(r.store.index).toBe(index);
+    expect(health.stats().writes).toBe(2);
+  });
+
+  it('spreads first runs over the interval and keeps to the concurrency limit', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    srv.set(200, 40);
+    const firstRun = new Map<string, number>();
+    srv.server.on('request', (req) => {
+      if (!firstRun.has(req.headers['x-id'] as string)) firstRun.set(req.headers['x-id'] as string, Date.now());
+    });
+    const r = await start({ concurrency: 2 });
+    const t0 = Date.now();
+    await r.store.apply(Array.from({ length: 20 }, (_, n) => withCheck(`w${n}`, 'http', { http: srv.url, header: { 'X-Id': [`w${n}`] }, interval: '1s', timeout: '500ms' })));
+    await eventually(() => firstRun.size === 20, 5000, 'every check to run once');
+    const offsets = [...firstRun.values()].map((t) => t - t0).sort((a, b) => a - b);
+    expect(offsets.at(-1)! - offsets[0]!).toBeGreaterThan(300);
+    expect(srv.concurrent()).toBeLessThanOrEqual(2);
+  });
+
+  it('stops checking an instance that goes away, and releases every handle on stop', async () => {
+    const before = activeHandles();
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const r = await start();
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '20ms' })]);
+    await eventually(() => health.stats().checks === 1 && health.stats().runs > 0);
+    await r.store.apply([remove('src-a', 'n1', 'w1')]);
+    expect(health.stats().checks).toBe(0);
+    const runs = health.stats().runs;
+    await new Promise((res) => setTimeout(res, 100));
+    expect(health.stats().runs).toBeLessThanOrEqual(runs + 1);
+    await r.stop();
+    run = undefined;
+    await srv.close();
+    cleanups.splice(0);
+    await eventually(() => Object.entries(activeHandles()).every(([k, n]) => k === 'TTYWrap' || n <= (before[k] ?? 0)), 3000, 'handles released');
+  });
+
+  it('runs only its own node’s checks with scope: local', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const r = await start({ scope: 'local' });
+    await r.store.apply([withCheck('mine', 'http', { http: srv.url, interval: '20ms' }), upsert(spec('web', { id: 'theirs', node: 'n2', nodeAddress: '10.0.0.2', checks: [{ type: 'http', definition: { http: srv.url, interval: '20ms' } }] }))]);
+    await eventually(() => statusOf(r, 'mine').status === 'passing');
+    expect(health.stats().checks).toBe(1);
+  });
+
+  it('validates its options', () => {
+    expect(() => parseOptions({ concurrency: 0 })).toThrow('plugin health: concurrency: must be >= 1');
+    expect(() => parseOptions({ scope: 'some' })).toThrow(/scope: must be one of "all", "local"/);
+  });
+});

@@ -1,0 +1,3 @@
+export { healthChecker, parseOptions, optionsSchema, plugin, type HealthChecker, type HealthCheckerOptions } from './health-checker.js';
+export { httpProbe, tcpProbe, MAX_OUTPUT, type ProbeResult } from './probes.js';
+export { applyResult, type ThresholdState } from './thresholds.js';
