@@ -148,8 +148,15 @@ export class CatalogView implements CatalogReader {
   node(name: string): { readonly node: Node; readonly instances: readonly ServiceInstance[] } | undefined {
     const entry = this.#nodes.get(name);
     if (!entry) return undefined;
-    entry.sorted ??= [...entry.members.values()].sort(byNodeThenId);
-    return { node: entry.node, instances: entry.sorted };
+    // Sorted only when read: a sink that wants the node's address alone (DNS, on
+    // every commit that touches the node) must not pay for sorting its instances.
+    return {
+      node: entry.node,
+      get instances() {
+        entry.sorted ??= [...entry.members.values()].sort(byNodeThenId);
+        return entry.sorted;
+      },
+    };
   }
 
   instance(ref: InstanceRef): ServiceInstance | undefined {

@@ -12,7 +12,7 @@ import {
   type ServiceInstance,
   type Static,
 } from '@signpost/core';
-import { httpProbe, tcpProbe, type ProbeResult } from './probes.js';
+import { httpProbe, httpRequestOptions, tcpProbe, type ProbeResult } from './probes.js';
 import { applyResult, type ThresholdState } from './thresholds.js';
 
 export const optionsSchema = Type.Object(
@@ -42,6 +42,8 @@ interface Runner {
   readonly check: Check;
   readonly intervalMs: number;
   readonly timeoutMs: number;
+  /** HTTP request options, prepared once. */
+  readonly prepared: ReturnType<typeof httpRequestOptions> | undefined;
   state: ThresholdState;
   timer: NodeJS.Timeout | undefined;
   readonly abort: AbortController;
@@ -102,7 +104,7 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
     try {
       if (r.stopped) return;
       runs++;
-      result = r.check.type === 'http' ? await httpProbe(r.check.definition, r.timeoutMs, r.abort.signal) : await tcpProbe(r.check.definition, r.timeoutMs, r.abort.signal);
+      result = r.check.type === 'http' ? await httpProbe(r.check.definition, r.timeoutMs, r.abort.signal, r.prepared) : await tcpProbe(r.check.definition, r.timeoutMs, r.abort.signal);
     } finally {
       release();
     }
@@ -130,6 +132,7 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
         check,
         intervalMs,
         timeoutMs: check.definition.timeout ? parseDuration(check.definition.timeout) : Math.min(defaultTimeoutMs, intervalMs),
+        prepared: check.type === 'http' ? httpRequestOptions(check.definition) : undefined,
         state: { status: check.status, successes: 0, failures: 0 },
         timer: undefined,
         abort: new AbortController(),

@@ -1,5 +1,5 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
 
@@ -11,25 +11,51 @@ export interface ProbeResult {
 /** Consul keeps the first 4 KB of a check's output. */
 export const MAX_OUTPUT = 4096;
 
+// One agent each, without keep-alive: `agent: false` would build an Agent per
+// request (measured: most of a check's CPU), and keep-alive would hold a socket
+// per checked service between runs. Consul's checks do not keep connections either.
+const httpAgent = new HttpAgent({ keepAlive: false, maxSockets: Infinity });
+const httpsAgent = new HttpsAgent({ keepAlive: false, maxSockets: Infinity });
+const insecureAgent = new HttpsAgent({ keepAlive: false, maxSockets: Infinity, rejectUnauthorized: false });
+
+/** Request options for a check, made once per check definition rather than per run. */
+export function httpRequestOptions(def: CheckDefinition): { url: URL; options: RequestOptions } | string {
+  let url: URL;
+  try {
+    url = new URL(def.http!);
+  } catch {
+    return `invalid check URL ${JSON.stringify(def.http)}`;
+  }
+  const https = url.protocol === 'https:';
+  return {
+    url,
+    options: {
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port || (https ? 443 : 80),
+      path: `${url.pathname}${url.search}`,
+      method: def.method ?? 'GET',
+      headers: { 'User-Agent': 'Consul Health Check', Accept: 'text/plain, text/*, */*', Connection: 'close', ...(def.header ?? {}) },
+      agent: https ? (def.tlsSkipVerify ? insecureAgent : httpsAgent) : httpAgent,
+    },
+  };
+}
+
 /**
  * An HTTP check as Consul runs it: 2xx passing, 429 warning, anything else or no
  * answer critical. Keep-alive is off (as in Consul), so a check holds no socket
  * between runs and nothing lingers when the instance goes away.
  */
-export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
+export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal, prepared = httpRequestOptions(def)): Promise<ProbeResult> {
   const target = def.http!;
   const method = def.method ?? 'GET';
   return new Promise((resolve) => {
-    let url: URL;
-    try {
-      url = new URL(target);
-    } catch {
-      resolve({ status: 'critical', output: `invalid check URL ${JSON.stringify(target)}` });
+    if (typeof prepared === 'string') {
+      resolve({ status: 'critical', output: prepared });
       return;
     }
-    const headers: Record<string, string | string[]> = { 'User-Agent': 'Consul Health Check', Accept: 'text/plain, text/*, */*', Connection: 'close', ...(def.header ?? {}) };
-    const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(url, { method, headers, agent: false, timeout: timeoutMs, signal, ...(url.protocol === 'https:' ? { rejectUnauthorized: !def.tlsSkipVerify } : {}) }, (res) => {
+    const request = prepared.url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request({ ...prepared.options, timeout: timeoutMs, signal }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {

@@ -275,6 +275,22 @@ describe('http sink', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
   });
 
+  it('deregisters a service critical for longer than its DeregisterCriticalServiceAfter, and not one that recovers', async () => {
+    const check = { TTL: '10s', DeregisterCriticalServiceAfter: '300ms' };
+    await put('/v1/agent/service/register', { Name: 'doomed', ID: 'doomed-1', Port: 1, Check: check });
+    await put('/v1/agent/service/register', { Name: 'saved', ID: 'saved-1', Port: 1, Check: check });
+    await new Promise((r) => setTimeout(r, 150));
+    await put('/v1/agent/check/pass/service:saved-1');
+    const t0 = Date.now();
+    while (Object.keys((await get('/v1/agent/services')).json() as object).includes('doomed-1')) {
+      if (Date.now() - t0 > 3000) throw new Error('not deregistered');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const services = Object.keys((await get('/v1/agent/services')).json() as object);
+    expect(services).toContain('saved-1');
+    expect(services).not.toContain('doomed-1');
+  });
+
   describe('catalog registration', () => {
     it('registers a service on another node and deregisters it', async () => {
       const reg = { Node: 'ext-1', Address: '10.5.0.1', NodeMeta: { 'external-node': 'true' }, Service: { ID: 'redis1', Service: 'redis', Tags: ['primary'], Port: 6379 } };

@@ -10,6 +10,7 @@ import {
   parseListen,
   ValidationError,
   type Catalog,
+  type CatalogEvent,
   type CheckInput,
   type Plugin,
   type PluginContext,
@@ -63,6 +64,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
   let waiters: Waiters | undefined;
   let bound: { host: string; port: number } | undefined;
   let ttl: TtlTimers | undefined;
+  let reap: Reaper | undefined;
 
   return {
     name,
@@ -75,7 +77,16 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
       const catalog = ctx.catalog;
       const w = new Waiters((key) => indexOf(catalog, key));
       waiters = w;
+      const reaper = new Reaper(name, async (i) => {
+        ctx.logger.info({ service: i.service, id: i.id, node: i.node }, 'deregistering a service critical for longer than its deregisterCriticalServiceAfter');
+        const removed = i.node === ctx.node ? state.deleteAgentService(i.id) : state.deleteCatalogService(i.node, i.id);
+        if (!removed) return;
+        await ctx.publish([{ type: 'remove', ref: { node: i.node, id: i.id } }]);
+        await state.save();
+      });
+      reap = reaper;
       subscription = catalog.follow((event) => {
+        reaper.onEvent(event);
         const touched = event.type === 'snapshot' ? [] : [event.instance, ...(event.type === 'upsert' && event.previous ? [event.previous] : [])];
         for (const i of touched) {
           w.touch(`service:${i.service}`);
@@ -96,6 +107,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
     async stop() {
       subscription?.unsubscribe();
       ttl?.close();
+      reap?.close();
       waiters?.close();
       await app?.close();
       app = undefined;
@@ -113,6 +125,57 @@ function indexOf(catalog: Catalog, key: string): number {
   if (key.startsWith('node:')) return catalog.nodeIndex(key.slice(5));
   return catalog.index;
 }
+
+/**
+ * `DeregisterCriticalServiceAfter`: a service this API registered whose check stays
+ * critical that long is deregistered, as Consul's agent reaps its services. Only
+ * the owner may remove an instance, so services from other sources are left as
+ * their source says.
+ */
+class Reaper {
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  constructor(
+    private readonly owner: string,
+    private readonly deregister: (i: ServiceInstance) => Promise<void>,
+  ) {}
+
+  onEvent(event: CatalogEvent): void {
+    if (event.type === 'snapshot') {
+      this.close();
+      for (const i of event.instances) this.#consider(i);
+    } else if (event.type === 'remove') this.#clear(instanceKeyOf(event.instance));
+    else this.#consider(event.instance);
+  }
+
+  #consider(i: ServiceInstance): void {
+    const key = instanceKeyOf(i);
+    if (i.source !== this.owner) return;
+    const after = i.checks
+      .filter((c) => c.status === 'critical' && c.definition.deregisterCriticalServiceAfter)
+      .map((c) => parseDuration(c.definition.deregisterCriticalServiceAfter!))
+      .filter((ms) => ms > 0);
+    if (after.length === 0) return this.#clear(key);
+    if (this.#timers.has(key)) return; // already critical: the clock runs from when it turned critical
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      void this.deregister(i).catch(() => undefined);
+    }, Math.min(...after));
+    timer.unref();
+    this.#timers.set(key, timer);
+  }
+
+  #clear(key: string): void {
+    clearTimeout(this.#timers.get(key));
+    this.#timers.delete(key);
+  }
+
+  close(): void {
+    for (const t of this.#timers.values()) clearTimeout(t);
+    this.#timers.clear();
+  }
+}
+
+const instanceKeyOf = (i: ServiceInstance): string => `${i.node}\u0000${i.id}`;
 
 /**
  * TTL checks: the agent that receives a check's updates keeps its deadline. Each

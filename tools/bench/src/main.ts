@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { save, table, type ScenarioResult } from './report.js';
 import { dnsScenario } from './scenarios/dns.js';
+import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
 import { storeScenario } from './scenarios/store.js';
 
@@ -11,6 +12,7 @@ const scenarios: Record<string, (opts: { scale: number }) => Promise<ScenarioRes
   store: storeScenario,
   dns: dnsScenario,
   http: httpScenario,
+  health: healthScenario,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [--scale <n>] [--out <dir>]

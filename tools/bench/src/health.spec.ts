@@ -1,0 +1,12 @@
+import { describe, expect, it } from 'vitest';
+import { healthScenario } from './scenarios/health.js';
+
+// Shape only, at a tiny scale: the figures are printed by `npm run bench -- health`.
+describe('bench: health scenario', () => {
+  it('measures DNS latency with and without a checked fleet', async () => {
+    const result = await healthScenario({ scale: 0.05 });
+    const byName = new Map(result.metrics.map((m) => [m.name, m.value]));
+    expect(byName.get('checks run per second')).toBeGreaterThan(0);
+    expect(Number.isFinite(byName.get('DNS p99 with / without checks'))).toBe(true);
+  }, 120_000);
+});

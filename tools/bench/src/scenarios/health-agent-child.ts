@@ -1,0 +1,35 @@
+// An agent (memory store, static source, DNS sink, and the health checker when
+// asked) in its own process, reporting once a second: CPU used, checks run and
+// event-loop delay p99 since the last report.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { createRegistry, silentLogger, type Plugin } from '@signpost/core';
+import { healthChecker } from '@signpost/health';
+import { dnsSink } from '@signpost/sink-dns';
+import { staticSource } from '@signpost/source-static';
+import { memoryStore } from '@signpost/store-memory';
+import { firstValueFrom, filter } from 'rxjs';
+
+const [file, expected, withHealth] = process.argv.slice(2) as [string, string, string];
+const store = memoryStore();
+const dns = dnsSink({ listen: '127.0.0.1:0' });
+const health = healthChecker({ concurrency: 256 });
+const plugins: Plugin[] = [dns, staticSource({ path: file })];
+if (withHealth === 'yes') plugins.push(health);
+const registry = createRegistry({ store, plugins, logger: silentLogger(), node: 'bench' });
+const loaded = firstValueFrom(store.watch().pipe(filter(() => store.size >= Number(expected))));
+await registry.start();
+await loaded;
+const delay = monitorEventLoopDelay({ resolution: 5 });
+delay.enable();
+let cpu = process.cpuUsage();
+let runs = health.stats().runs;
+setInterval(() => {
+  const used = process.cpuUsage(cpu);
+  cpu = process.cpuUsage();
+  const now = health.stats().runs;
+  process.stdout.write(`${JSON.stringify({ cpuMs: (used.user + used.system) / 1000, runs: now - runs, loopP99Ms: delay.percentile(99) / 1e6 })}\n`);
+  runs = now;
+  delay.reset();
+}, 1000).unref();
+process.stdout.write(`ready ${dns.address()!.port}\n`);
+process.on('SIGTERM', () => void registry.stop().then(() => process.exit(0)));
