@@ -14,7 +14,7 @@ interface Proc {
 }
 
 function run(args: string[]): Proc {
-  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SIGNPOST_DNS_LISTEN: '127.0.0.1:0', SIGNPOST_HTTP_LISTEN: '127.0.0.1:0' } });
+  const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SIGNPOST_DNS_LISTEN: '127.0.0.1:0', SIGNPOST_HTTP_LISTEN: '127.0.0.1:0', SIGNPOST_PROXY_LISTEN: '127.0.0.1:0' } });
   const out: string[] = [];
   child.stdout!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
   child.stderr!.on('data', (d: Buffer) => out.push(...d.toString().split('\n').filter(Boolean)));
@@ -58,7 +58,7 @@ describe('agent process', () => {
     const p = run(['--config', join(dir.path, 'agent.yaml')]);
     procs.push(p);
     expect(await p.exited).toBe(2);
-    expect(p.out.join('\n')).toContain(`${join(dir.path, 'agent.yaml')}:2:5: plugins[0].plugin: unknown plugin "nosuch" (this app knows: dns, health, http, static)`);
+    expect(p.out.join('\n')).toContain(`${join(dir.path, 'agent.yaml')}:2:5: plugins[0].plugin: unknown plugin "nosuch" (this app knows: dns, health, http, proxy, static)`);
     await dir.dispose();
   });
 });

@@ -1,0 +1,157 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { checkStatus, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { proxySink, type ProxySink } from './index.js';
+
+interface Backend {
+  readonly name: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly seen: Array<{ url: string; headers: Record<string, unknown> }>;
+}
+
+async function backend(name: string): Promise<Backend> {
+  const seen: Backend['seen'] = [];
+  const server = createServer((req, res) => {
+    seen.push({ url: req.url ?? '', headers: req.headers });
+    res.writeHead(200, { 'Content-Type': 'text/plain' }).end(name);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { name, port: (server.address() as { port: number }).port, server, seen };
+}
+
+const SEED = ['traefik.enable=true', 'traefik.tags=service', 'traefik.frontend.rule=PathPrefixStrip:/cerebro/'];
+
+describe('proxy sink', () => {
+  let run: Running;
+  let proxy: ProxySink;
+  let base: string;
+  let admin: string;
+  let a: Backend;
+  let b: Backend;
+  const get = async (path: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string; headers: Headers }> => {
+    const res = await fetch(`${base}${path}`, { headers });
+    return { status: res.status, text: await res.text(), headers: res.headers };
+  };
+
+  beforeAll(async () => {
+    a = await backend('a');
+    b = await backend('b');
+    proxy = proxySink({ entrypoints: { web: '127.0.0.1:0' }, admin: '127.0.0.1:0', ejectFor: '5s' });
+    run = await runPlugins([proxy], { node: 'n1' });
+    base = `http://127.0.0.1:${proxy.addresses()['web']!.port}`;
+    admin = `http://127.0.0.1:${proxy.addresses()['admin']!.port}`;
+    await run.store.apply([
+      upsert(spec('cerebro', { id: 'c1', node: 'n1', nodeAddress: '127.0.0.1', port: a.port, tags: SEED })),
+      upsert(spec('cerebro', { id: 'c2', node: 'n2', nodeAddress: '127.0.0.1', port: b.port, tags: SEED })),
+    ]);
+  });
+
+  afterAll(async () => {
+    await run.stop();
+    await new Promise<void>((r) => a.server.close(() => r()));
+    await new Promise<void>((r) => b.server.close(() => r()));
+  });
+
+  it("routes the seed's /cerebro/ over both instances in turn, stripping the prefix", async () => {
+    const answers = [];
+    for (let n = 0; n < 4; n++) answers.push((await get('/cerebro/status?x=1')).text);
+    expect(answers.sort()).toEqual(['a', 'a', 'b', 'b']);
+    const last = [...a.seen, ...b.seen].at(-1)!;
+    expect(last.url).toBe('/status?x=1');
+    expect(last.headers).toMatchObject({ 'x-forwarded-prefix': '/cerebro', 'x-forwarded-host': `127.0.0.1:${proxy.addresses()['web']!.port}`, 'x-forwarded-proto': 'http' });
+    expect(last.headers['x-forwarded-for']).toMatch(/127\.0\.0\.1/);
+  });
+
+  it('answers 404 with no route', async () => {
+    expect(await get('/nowhere')).toMatchObject({ status: 404, text: '404 page not found\n' });
+  });
+
+  it('sends nothing to an instance whose check is not passing', async () => {
+    const c = await backend('c');
+    await run.store.apply([upsert(spec('gated', { id: 'g1', nodeAddress: '127.0.0.1', port: c.port, tags: ['traefik.enable=true', 'traefik.http.routers.g.rule=PathPrefix(`/gated`)'], checks: [{ type: 'ttl', definition: { ttl: '30s' } }] }))]);
+    expect((await get('/gated')).status).toBe(404);
+    await run.store.apply([checkStatus('health', 'node-a', 'service:g1', 'passing')]);
+    expect(await get('/gated')).toMatchObject({ status: 200, text: 'c' });
+    await run.store.apply([checkStatus('health', 'node-a', 'service:g1', 'critical')]);
+    expect((await get('/gated')).status).toBe(404);
+    await new Promise<void>((r) => c.server.close(() => r()));
+  });
+
+  it('removes the route within 50 ms of a deregistration', async () => {
+    const d = await backend('d');
+    await run.store.apply([upsert(spec('brief', { id: 'd1', nodeAddress: '127.0.0.1', port: d.port, tags: ['traefik.enable=true', 'traefik.http.routers.d.rule=Path(`/brief`)'] }))]);
+    expect((await get('/brief')).text).toBe('d');
+    const t0 = performance.now();
+    await run.store.apply([remove('src-a', 'node-a', 'd1')]);
+    const status = (await get('/brief')).status;
+    expect(performance.now() - t0).toBeLessThan(50);
+    expect(status).toBe(404);
+    await new Promise<void>((r) => d.server.close(() => r()));
+  });
+
+  it('retries an idempotent request on another instance when one is dead, and ejects the dead one', async () => {
+    const live = await backend('live');
+    const dead = await backend('dead');
+    await new Promise<void>((r) => dead.server.close(() => r()));
+    const tags = ['traefik.enable=true', 'traefik.http.routers.r.rule=PathPrefix(`/retry`)'];
+    await run.store.apply([
+      upsert(spec('retry', { id: 'r-live', nodeAddress: '127.0.0.1', port: live.port, tags })),
+      upsert(spec('retry', { id: 'r-dead', node: 'n9', nodeAddress: '127.0.0.1', port: dead.port, tags })),
+    ]);
+    for (let n = 0; n < 4; n++) expect(await get('/retry')).toMatchObject({ status: 200, text: 'live' });
+    const state = (await (await fetch(`${admin}/api/routers`)).json()) as { routers: Array<{ name: string; backends: Array<{ url: string; alive: boolean }> }> };
+    const router = state.routers.find((r) => r.name === 'r@retry')!;
+    expect(router.backends.find((x) => x.url.endsWith(`:${dead.port}`))!.alive).toBe(false);
+    await new Promise<void>((r) => live.server.close(() => r()));
+  });
+
+  it('answers 503 when every instance is ejected, and 502 when a non-idempotent request fails', async () => {
+    const dead = await backend('gone');
+    await new Promise<void>((r) => dead.server.close(() => r()));
+    await run.store.apply([upsert(spec('gone', { id: 'x1', nodeAddress: '127.0.0.1', port: dead.port, tags: ['traefik.enable=true', 'traefik.http.routers.x.rule=PathPrefix(`/gone`)'] }))]);
+    const post = await fetch(`${base}/gone`, { method: 'POST', body: 'x' });
+    expect([post.status, await post.text()]).toEqual([502, 'Bad Gateway\n']);
+    expect(await get('/gone')).toMatchObject({ status: 503, text: 'Service Unavailable: no live backend\n' });
+  });
+
+  it('tunnels WebSocket upgrades', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    wss.on('connection', (ws) => ws.on('message', (m) => ws.send(`echo:${m.toString()}`)));
+    await new Promise<void>((r) => wss.on('listening', () => r()));
+    await run.store.apply([upsert(spec('ws', { id: 'w1', nodeAddress: '127.0.0.1', port: (wss.address() as { port: number }).port, tags: ['traefik.enable=true', 'traefik.http.routers.ws.rule=Path(`/ws`)'] }))]);
+    const client = new WebSocket(`${base.replace('http', 'ws')}/ws`);
+    const reply = await new Promise<string>((resolve, reject) => {
+      client.on('open', () => client.send('hello'));
+      client.on('message', (m) => resolve(m.toString()));
+      client.on('error', reject);
+    });
+    expect(reply).toBe('echo:hello');
+    client.close();
+    await new Promise<void>((r) => wss.close(() => r()));
+  });
+
+  it('lists routers and backends on the admin endpoint', async () => {
+    const state = (await (await fetch(`${admin}/api/routers`)).json()) as { routers: Array<Record<string, unknown>> };
+    expect(state.routers.find((r) => r['name'] === 'frontend@cerebro')).toMatchObject({
+      rule: 'PathPrefixStrip:/cerebro/',
+      priority: 25,
+      entrypoints: ['web'],
+      middlewares: [{ stripPrefixes: ['/cerebro/'] }],
+      loadBalancer: 'wrr',
+    });
+  });
+
+  it('keeps a client on one instance with a sticky cookie', async () => {
+    const s1 = await backend('s1');
+    const s2 = await backend('s2');
+    const tags = ['traefik.enable=true', 'traefik.http.routers.s.rule=PathPrefix(`/sticky`)', 'traefik.http.services.s.loadbalancer.sticky.cookie.name=lb'];
+    await run.store.apply([upsert(spec('sticky', { id: 's1', nodeAddress: '127.0.0.1', port: s1.port, tags })), upsert(spec('sticky', { id: 's2', node: 'n2', nodeAddress: '127.0.0.1', port: s2.port, tags }))]);
+    const first = await get('/sticky');
+    const cookie = first.headers.get('set-cookie')!.split(';')[0]!;
+    for (let n = 0; n < 4; n++) expect((await get('/sticky', { Cookie: cookie })).text).toBe(first.text);
+    await new Promise<void>((r) => s1.server.close(() => r()));
+    await new Promise<void>((r) => s2.server.close(() => r()));
+  });
+});

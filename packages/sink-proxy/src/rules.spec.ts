@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { compileRule, parseRule, parseV1Rule, RuleError, type RequestFacts } from './rules.js';
+
+const req = (over: Partial<Omit<RequestFacts, 'query'>> & { url?: string } = {}): RequestFacts => {
+  const url = new URL(over.url ?? '/', 'http://x');
+  return {
+    host: over.host ?? 'a.example.com',
+    path: over.path ?? url.pathname,
+    method: over.method ?? 'GET',
+    headers: over.headers ?? {},
+    query: url.searchParams,
+    clientIp: over.clientIp ?? '10.0.0.5',
+  };
+};
+
+describe('parseRule (Traefik v2/v3)', () => {
+  it.each([
+    ['Host(`a.example.com`)', req(), true],
+    ['Host(`A.Example.com`)', req({ host: 'a.example.com:8080' }), true],
+    ['Host(`b.example.com`)', req(), false],
+    ['Host(`*.example.com`)', req(), true],
+    ['Host(`*.example.com`)', req({ host: 'x.a.example.com' }), false],
+    ['Host(`**.example.com`)', req({ host: 'x.a.example.com' }), true],
+    ['Host(`a.example.com`, `b.example.com`)', req({ host: 'b.example.com' }), true],
+    ['HostRegexp(`^[a-z]+\\.example\\.com$`)', req(), true],
+    ['Path(`/api`)', req({ url: '/api' }), true],
+    ['Path(`/api`)', req({ url: '/api/x' }), false],
+    ['PathPrefix(`/api`)', req({ url: '/api/x' }), true],
+    ['PathRegexp(`^/v[0-9]+/`)', req({ url: '/v2/users' }), true],
+    ['Method(`POST`)', req({ method: 'post' }), true],
+    ['Header(`X-Env`, `prod`)', req({ headers: { 'x-env': 'prod' } }), true],
+    ['HeaderRegexp(`X-Env`, `^pr`)', req({ headers: { 'x-env': 'prod' } }), true],
+    ['Query(`debug`)', req({ url: '/?debug' }), true],
+    ['Query(`mobile`, `true`)', req({ url: '/?mobile=true' }), true],
+    ['QueryRegexp(`id`, `^[0-9]+$`)', req({ url: '/?id=42' }), true],
+    ['ClientIP(`10.0.0.0/8`)', req(), true],
+    ['ClientIP(`192.168.0.0/16`, `::1`)', req(), false],
+    ['Host(`a.example.com`) && PathPrefix(`/api`)', req({ url: '/api' }), true],
+    ['Host(`a.example.com`) && PathPrefix(`/api`)', req({ url: '/web' }), false],
+    ['Host(`b.example.com`) || PathPrefix(`/api`)', req({ url: '/api' }), true],
+    ['Host(`a.example.com`) && !Method(`POST`)', req({ method: 'POST' }), false],
+    ['(Host(`b.example.com`) || Host(`a.example.com`)) && Path(`/`)', req(), true],
+    ['Host("a.example.com") && Path("/")', req(), true],
+  ])('%s', (rule, request, expected) => {
+    expect(compileRule(parseRule(rule))(request)).toBe(expected);
+  });
+
+  it('binds && tighter than ||', () => {
+    const rule = parseRule('Path(`/a`) || Path(`/b`) && Method(`POST`)');
+    expect(compileRule(rule)(req({ url: '/a', method: 'GET' }))).toBe(true);
+    expect(compileRule(rule)(req({ url: '/b', method: 'GET' }))).toBe(false);
+  });
+
+  it.each([
+    ['Host(a.example.com)', /expected a value in backticks for Host, not "a.example.com"/],
+    ["Host('a.example.com')", /single quotes are not accepted/],
+    ['Hots(`a`)', /unknown matcher "Hots"/],
+    ['Host(`a`', /expected "," or "\)" in Host/],
+    ['Host(`a`) &&', /expected a matcher such as Host/],
+    ['Host(`a`) Path(`/`)', /unexpected "Path"/],
+    ['Header(`X`)', /Header takes 2 values, not 1/],
+    ['PathPrefix(`api`)', /a path starts with "\/"/],
+    ['PathRegexp(`(`)', /invalid regular expression/],
+    ['ClientIP(`nope`)', /ClientIP: expects IP addresses or CIDR ranges/],
+    ['Host(`a) ', /unterminated value/],
+  ])('rejects %s', (rule, message) => {
+    expect(() => parseRule(rule)).toThrow(RuleError);
+    expect(() => parseRule(rule)).toThrow(message);
+  });
+});
+
+describe('parseV1Rule (Traefik 1.7 frontend rules)', () => {
+  it.each([
+    ['PathPrefixStrip:/cerebro/', req({ url: '/cerebro/index.html' }), true, ['/cerebro/']],
+    ['PathPrefixStrip:/cerebro/', req({ url: '/other' }), false, ['/cerebro/']],
+    ['Host:a.example.com,b.example.com', req({ host: 'b.example.com' }), true, []],
+    ['Host:a.example.com;PathPrefix:/api', req({ url: '/api/v1' }), true, []],
+    ['Host:a.example.com;PathPrefix:/api', req({ url: '/web' }), false, []],
+    ['Path:/a,/b', req({ url: '/b' }), true, []],
+    ['PathStrip:/health', req({ url: '/health' }), true, ['/health']],
+    ['Method:GET,HEAD', req({ method: 'HEAD' }), true, []],
+    ['Headers:X-Env,prod', req({ headers: { 'x-env': 'prod' } }), true, []],
+    ['HeadersRegexp:X-Env,^pr', req({ headers: { 'x-env': 'prod' } }), true, []],
+    ['Query:debug=1,mobile', req({ url: '/?mobile' }), true, []],
+  ])('%s', (rule, request, expected, strip) => {
+    const parsed = parseV1Rule(rule);
+    expect(compileRule(parsed.rule)(request)).toBe(expected);
+    expect(parsed.stripPrefixes).toEqual(strip);
+  });
+
+  it.each([
+    ['', /an empty rule/],
+    ['Host', /is not Matcher:value/],
+    ['Hots:a', /unknown v1 matcher "Hots"/],
+    ['Headers:X-Env', /takes a name and a value/],
+    ['PathPrefix:api', /a path starts with "\/"/],
+  ])('rejects %j', (rule, message) => {
+    expect(() => parseV1Rule(rule)).toThrow(message);
+  });
+});
