@@ -391,6 +391,15 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const result = await ctx.publish(events);
     if (result.rejected.length) throw new HttpError(400, result.rejected.map((r) => r.reason).join('; '));
   };
+  /** Publishes a registration, and only once the store took it, remembers and persists it. */
+  const saveAgentService = async (id: string, registration: Registration): Promise<void> => {
+    await saveAgentService(id, registration);
+  };
+  const saveCatalogService = async (node: string, id: string, registration: Registration): Promise<void> => {
+    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+    state.setCatalogService(node, id, registration);
+    await persist();
+  };
   const withIds = (serviceId: string, checks: readonly CheckInput[]): CheckInput[] =>
     checks.map((c, n) => (c.id ? c : { ...c, id: defaultCheckId(serviceId, checks.length > 1 ? n + 1 : 0) }));
 
@@ -401,9 +410,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const fresh = withIds(id, checks);
     const kept = replace ? [] : (state.agentService(id)?.checks ?? []).filter((c) => !fresh.some((f) => f.id === c.id));
     const registration: Registration = { instance: { ...instance, id, node: ctx.node }, checks: [...kept, ...fresh] };
-    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
-    state.setAgentService(id, registration);
-    await persist();
+    await saveAgentService(id, registration);
     return reply.code(200).send('');
   });
 
@@ -424,9 +431,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     if (!current) throw new HttpError(400, `ServiceID "${serviceId}" does not exist`);
     const id = check.id ?? check.name!;
     const registration: Registration = { instance: current.instance, checks: [...current.checks.filter((c) => c.id !== id), { ...check, id }] };
-    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
-    state.setAgentService(serviceId, registration);
-    await persist();
+    await saveAgentService(serviceId, registration);
     return reply.code(200).send('');
   });
 
@@ -436,9 +441,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const current = owner ? state.agentService(owner.id) : undefined;
     if (!owner || !current) throw new HttpError(404, `Unknown check ID "${id}"`);
     const registration: Registration = { instance: current.instance, checks: current.checks.filter((c) => c.id !== id) };
-    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
-    state.setAgentService(owner.id, registration);
-    await persist();
+    await saveAgentService(owner.id, registration);
     return reply.code(200).send('');
   });
 
@@ -475,9 +478,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
       instance: { ...reg.service.instance, id, node: reg.node, nodeAddress: reg.address, nodeMeta: reg.nodeMeta, datacenter: ctx.datacenter },
       checks,
     };
-    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
-    state.setCatalogService(reg.node, id, registration);
-    await persist();
+    await saveCatalogService(reg.node, id, registration);
     return reply.type('application/json').send('true');
   });
 
@@ -489,8 +490,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
       const current = owner ? state.catalogService(dereg.node, owner.id) : undefined;
       if (owner && current) {
         const registration = { instance: current.instance, checks: current.checks.filter((c) => c.id !== dereg.checkId) };
-        await publish([{ type: 'upsert', instance: withChecks(registration) }]);
-        state.setCatalogService(dereg.node, owner.id, registration);
+        await saveCatalogService(dereg.node, owner.id, registration);
       }
     } else {
       await publish(ids.map((id) => ({ type: 'remove', ref: { node: dereg.node, id } })));
