@@ -393,7 +393,9 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
   };
   /** Publishes a registration, and only once the store took it, remembers and persists it. */
   const saveAgentService = async (id: string, registration: Registration): Promise<void> => {
-    await saveAgentService(id, registration);
+    await publish([{ type: 'upsert', instance: withChecks(registration) }]);
+    state.setAgentService(id, registration);
+    await persist();
   };
   const saveCatalogService = async (node: string, id: string, registration: Registration): Promise<void> => {
     await publish([{ type: 'upsert', instance: withChecks(registration) }]);
