@@ -154,4 +154,82 @@ describe('proxy sink', () => {
     await new Promise<void>((r) => s1.server.close(() => r()));
     await new Promise<void>((r) => s2.server.close(() => r()));
   });
+
+  it('drops a router two instances define differently, logging the service, the instances and the reason', async () => {
+    const x = await backend('x');
+    await run.store.apply([
+      upsert(spec('clash', { id: 'k1', nodeAddress: '127.0.0.1', port: x.port, tags: ['traefik.enable=true', 'traefik.http.routers.k.rule=Path(`/one`)'] })),
+      upsert(spec('clash', { id: 'k2', node: 'n2', nodeAddress: '127.0.0.1', port: x.port, tags: ['traefik.enable=true', 'traefik.http.routers.k.rule=Path(`/uno`)'] })),
+    ]);
+    await new Promise((r) => setImmediate(r));
+    expect((await get('/one')).status).toBe(404);
+    const line = run.logger.lines.find((l) => l.msg === 'a route was not built' && l.fields['service'] === 'clash');
+    expect(line?.fields).toMatchObject({ instances: ['k1', 'k2'], reason: 'the instances define traefik.http.routers.k differently; the router is dropped' });
+    expect((await get('/cerebro/')).status).toBe(200);
+    await new Promise<void>((r) => x.server.close(() => r()));
+  });
+
+  it('finishes a request in flight on the route it matched, after the route is gone', async () => {
+    let release!: () => void;
+    const slow = createServer((_req, res) => {
+      release = () => res.writeHead(200).end('slow');
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', () => r()));
+    await run.store.apply([upsert(spec('slow', { id: 's1', nodeAddress: '127.0.0.1', port: (slow.address() as { port: number }).port, tags: ['traefik.enable=true', 'traefik.http.routers.s.rule=Path(`/slow`)'] }))]);
+    const pending = get('/slow');
+    while (!release) await new Promise((r) => setTimeout(r, 5));
+    await run.store.apply([remove('src-a', 'node-a', 's1')]);
+    expect((await get('/slow')).status).toBe(404);
+    release();
+    expect(await pending).toMatchObject({ status: 200, text: 'slow' });
+    await new Promise<void>((r) => slow.close(() => r()));
+  });
+});
+
+describe('proxy options and middlewares', () => {
+  it('applies addprefix and custom request headers, reads a custom tag prefix, and balances by least connections', async () => {
+    const x = await backend('x');
+    const y = await backend('y');
+    const proxy = proxySink({ entrypoints: { web: '127.0.0.1:0' }, prefix: 'edge', loadBalancer: 'leastconn' });
+    const run = await runPlugins([proxy], { node: 'n1' });
+    try {
+      const tags = [
+        'edge.enable=true',
+        'edge.http.routers.m.rule=PathPrefix(`/m`)',
+        'edge.http.routers.m.middlewares=add,hdr',
+        'edge.http.middlewares.add.addprefix.prefix=/v2',
+        'edge.http.middlewares.hdr.headers.customrequestheaders.X-Tenant=blue',
+      ];
+      await run.store.apply([upsert(spec('mw', { id: 'm1', nodeAddress: '127.0.0.1', port: x.port, tags })), upsert(spec('mw', { id: 'm2', node: 'n2', nodeAddress: '127.0.0.1', port: y.port, tags }))]);
+      const url = `http://127.0.0.1:${proxy.addresses()['web']!.port}/m/items?q=1`;
+      const answers = await Promise.all(Array.from({ length: 6 }, async () => (await fetch(url)).text()));
+      expect(new Set(answers)).toEqual(new Set(['x', 'y']));
+      const seen = [...x.seen, ...y.seen];
+      expect(seen.every((r) => r.url === '/v2/m/items?q=1' && r.headers['x-tenant'] === 'blue')).toBe(true);
+      expect(proxy.routers()[0]!.loadBalancer).toBe('leastconn');
+    } finally {
+      await run.stop();
+      await new Promise<void>((r) => x.server.close(() => r()));
+      await new Promise<void>((r) => y.server.close(() => r()));
+    }
+  });
+});
+
+describe('proxy entry points', () => {
+  it('serves each router only on the entry points it names', async () => {
+    const x = await backend('x');
+    const proxy = proxySink({ entrypoints: { web: '127.0.0.1:0', internal: '127.0.0.1:0' } });
+    const run = await runPlugins([proxy], { node: 'n1' });
+    try {
+      await run.store.apply([
+        upsert(spec('ops', { id: 'o1', nodeAddress: '127.0.0.1', port: x.port, tags: ['traefik.enable=true', 'traefik.http.routers.ops.rule=PathPrefix(`/ops`)', 'traefik.http.routers.ops.entrypoints=internal'] })),
+      ]);
+      const at = (name: string): string => `http://127.0.0.1:${proxy.addresses()[name]!.port}/ops`;
+      expect((await fetch(at('internal'))).status).toBe(200);
+      expect((await fetch(at('web'))).status).toBe(404);
+    } finally {
+      await run.stop();
+      await new Promise<void>((r) => x.server.close(() => r()));
+    }
+  });
 });

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { Agent as HttpAgent, createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
+import { Pool } from 'undici';
 import type { Subscription } from 'rxjs';
 import {
   formatListen,
@@ -33,6 +33,7 @@ export const optionsSchema = Type.Object(
     domain: Type.Optional(Type.String({ minLength: 1 })),
     prefix: Type.Optional(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' })),
     includeWarning: Type.Optional(Type.Boolean({ description: 'Route to warning instances too (default true, as Consul DNS).' })),
+    loadBalancer: Type.Optional(Type.Unsafe<'wrr' | 'leastconn'>({ type: 'string', enum: ['wrr', 'leastconn'], description: 'Weighted round robin (default) or least connections.' })),
     connectTimeout: Type.Optional(Duration),
     responseTimeout: Type.Optional(Duration),
     ejectFor: Type.Optional(Duration),
@@ -72,13 +73,23 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     defaultRule: opts.defaultRule ?? 'Host(`{{ name }}.{{ domain }}`)',
     domain: opts.domain ?? 'localhost',
     entrypoints: Object.keys(entrypoints),
+    loadBalancer: opts.loadBalancer ?? 'wrr',
   };
   const health = new BackendHealth(parseDuration(opts.ejectFor ?? '10s'));
   const connectTimeoutMs = parseDuration(opts.connectTimeout ?? '5s');
   const responseTimeoutMs = parseDuration(opts.responseTimeout ?? '60s');
-  // Keep-alive to backends: without it a Node proxy falls to a few hundred requests/s.
-  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256 });
-  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256 });
+  // HTTP goes through undici pools (keep-alive per backend): measured side by side,
+  // 1.6x the requests/s of http-proxy on these machines (see the README). http-proxy
+  // still carries WebSocket upgrades, which undici's client does not proxy.
+  const pools = new Map<string, Pool>();
+  const poolFor = (origin: string): Pool => {
+    let pool = pools.get(origin);
+    if (!pool) {
+      pool = new Pool(origin, { connections: 256, pipelining: 1, headersTimeout: responseTimeoutMs, bodyTimeout: responseTimeoutMs, connect: { timeout: connectTimeoutMs, rejectUnauthorized: false } });
+      pools.set(origin, pool);
+    }
+    return pool;
+  };
   const proxy = httpProxy.createProxyServer({ xfwd: true, proxyTimeout: responseTimeoutMs, timeout: responseTimeoutMs, ws: true });
   let ctx: PluginContext | undefined;
   let subscription: Subscription | undefined;
@@ -108,6 +119,14 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     }
     dirty.clear();
     table = [...byService.values()].flat().sort((a, b) => byPriority(a.router, b.router));
+    // Pools of backends no router uses any more are closed (requests in flight finish first).
+    const inUse = new Set(table.flatMap((l) => l.router.backends.map(origin)));
+    for (const [key, pool] of pools) {
+      if (!inUse.has(key)) {
+        pools.delete(key);
+        void pool.close().catch(() => undefined);
+      }
+    }
   };
 
   const onEvent = (event: CatalogEvent): void => {
@@ -187,21 +206,27 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     };
     res.once('close', finish);
     if (live.router.stickyCookie) res.setHeader('Set-Cookie', `${live.router.stickyCookie}=${stickyValue(backend)}; Path=/; HttpOnly`);
-    proxy.web(
-      req,
-      res,
-      { target: `${backend.scheme}://${hostPort(backend)}`, agent: backend.scheme === 'https' ? httpsAgent : httpAgent, xfwd: true },
-      (err: NodeJS.ErrnoException) => {
+    const hasBody = !(req.method === 'GET' || req.method === 'HEAD') && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined);
+    poolFor(origin(backend)).stream(
+      { path: req.url ?? '/', method: req.method ?? 'GET', headers: upstreamHeaders(req), body: hasBody ? req : null },
+      ({ statusCode, headers }) => {
+        res.writeHead(statusCode, downstreamHeaders(headers));
+        return res;
+      },
+      (err: (Error & { code?: string }) | null) => {
         finish();
-        const connectFailure = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ESOCKETTIMEDOUT'].includes(err.code ?? '');
+        if (!err) return;
+        const code = err.code ?? '';
+        const connectFailure = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'].includes(code);
         if (connectFailure) health.eject(backend.key);
         // Retry once, on another backend, only if nothing was sent back yet and the request may be repeated.
-        if (connectFailure && !res.headersSent && tried.size === 1 && IDEMPOTENT.has(req.method ?? '') && (req.headers['content-length'] ?? '0') === '0' && !req.headers['transfer-encoding']) {
-          ctx?.logger.warn({ router: live.router.name, backend: hostPort(backend), err: err.code }, 'backend failed; retrying on another');
+        if (connectFailure && !res.headersSent && tried.size === 1 && IDEMPOTENT.has(req.method ?? '') && !hasBody) {
+          ctx?.logger.warn({ router: live.router.name, backend: hostPort(backend), err: code }, 'backend failed; retrying on another');
           return forward(req, res, live, tried);
         }
-        ctx?.logger.warn({ router: live.router.name, backend: hostPort(backend), err: err.code ?? err.message }, 'upstream failure');
-        plain(res, 502, 'Bad Gateway\n');
+        if (res.destroyed || res.writableEnded) return;
+        ctx?.logger.warn({ router: live.router.name, backend: hostPort(backend), err: code || err.message }, 'upstream failure');
+        plain(res, code === 'UND_ERR_HEADERS_TIMEOUT' ? 504 : 502, code === 'UND_ERR_HEADERS_TIMEOUT' ? 'Gateway Timeout\n' : 'Bad Gateway\n');
       },
     );
   };
@@ -285,13 +310,39 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
         ),
       );
       proxy.close();
-      httpAgent.destroy();
-      httpsAgent.destroy();
+      await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => undefined)));
+      pools.clear();
       ctx = undefined;
     },
     addresses: () => ({ ...bound }),
     routers: () => table.map((l) => l.router),
   };
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+
+/** The request's headers for the backend: hop-by-hop ones dropped, X-Forwarded-* added (RFC 7239's predecessors, as Traefik sends them). */
+function upstreamHeaders(req: IncomingMessage): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  const client = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  const prior = req.headers['x-forwarded-for'];
+  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client;
+  out['x-forwarded-proto'] ??= 'encrypted' in req.socket ? 'https' : 'http';
+  out['x-forwarded-port'] ??= String(req.socket.localPort ?? '');
+  if (req.headers.host) out['x-forwarded-host'] ??= req.headers.host;
+  if (req.headers.host) out['host'] = req.headers.host;
+  return out;
+}
+
+function downstreamHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+  return out;
+}
+
+function origin(b: Backend): string {
+  return `${b.scheme}://${hostPort(b)}`;
 }
 
 function hostPort(b: Backend): string {

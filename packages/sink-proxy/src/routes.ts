@@ -17,6 +17,8 @@ export interface RouteOptions {
   readonly domain: string;
   /** Entry points a router without `entrypoints` listens on. */
   readonly entrypoints: readonly string[];
+  /** Load balancing when the tags do not choose (v1's `backend.loadbalancer.method` does). */
+  readonly loadBalancer?: 'wrr' | 'leastconn';
 }
 
 export interface Middleware {
@@ -89,7 +91,7 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
       }
     }
     for (const [top, ids] of conflicts) {
-      problems.push({ service, instances: [...ids], reason: `the instances define ${p}.${top} differently; the router is dropped` });
+      problems.push({ service, instances: [...ids].sort(), reason: `the instances define ${p}.${top} differently; the router is dropped` });
     }
     const labels: Labels = new Map([...defs].map(([k, v]) => [k, v.value]));
     const dropped = (key: string): boolean => [...conflicts.keys()].some((c) => key.startsWith(c));
@@ -108,7 +110,7 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
     routers.push(...v1, ...v2);
     if (v1.length === 0 && v2.length === 0 && !hasV2Routers(labels)) {
       const rule = options.defaultRule.replace(/\{\{\s*name\s*\}\}/g, service).replace(/\{\{\s*domain\s*\}\}/g, options.domain);
-      const r = makeRouter(`${service}@${service}`, service, rule, 'v2', undefined, options.entrypoints, [], backends(undefined, undefined), 'wrr', undefined, problems, enabled);
+      const r = makeRouter(`${service}@${service}`, service, rule, 'v2', undefined, options.entrypoints, [], backends(undefined, undefined), options.loadBalancer ?? 'wrr', undefined, problems, enabled);
       if (r) routers.push(r);
     }
   }
@@ -126,7 +128,8 @@ function v1Routers(
   instances: readonly ServiceInstance[],
 ): Router[] {
   const out: Router[] = [];
-  const lb = labels.get('backend.loadbalancer.method') === 'drr' ? 'leastconn' : 'wrr';
+  const method = labels.get('backend.loadbalancer.method');
+  const lb = method === 'drr' ? 'leastconn' : method === 'wrr' ? 'wrr' : (options.loadBalancer ?? 'wrr');
   const sticky = labels.get('backend.loadbalancer.stickiness') === 'true' ? (labels.get('backend.loadbalancer.stickiness.cookieName') ?? `_signpost_${service}`) : undefined;
   const frontends: Array<[string, string, string | undefined, string | undefined]> = [];
   if (labels.has('frontend.rule')) frontends.push([`frontend`, labels.get('frontend.rule')!, labels.get('frontend.priority'), labels.get('frontend.entryPoints')]);
@@ -195,7 +198,7 @@ function v2Routers(
       labels.has(`${base}.entrypoints`) ? list(labels.get(`${base}.entrypoints`)!) : options.entrypoints,
       labels.has(`${base}.middlewares`) ? middlewares(labels.get(`${base}.middlewares`)!) : [],
       backends(labels.get(`${sbase}.server.port`), labels.get(`${sbase}.server.scheme`)),
-      'wrr',
+      options.loadBalancer ?? 'wrr',
       labels.get(`${sbase}.sticky.cookie.name`) ?? (labels.get(`${sbase}.sticky.cookie`) === 'true' ? `_signpost_${target}` : undefined),
       problems,
       instances,

@@ -5,6 +5,7 @@ import { save, table, type ScenarioResult } from './report.js';
 import { dnsScenario } from './scenarios/dns.js';
 import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
+import { proxyScenario } from './scenarios/proxy.js';
 import { storeScenario } from './scenarios/store.js';
 
 /** Scenarios by name; later issues add theirs here. */
@@ -13,6 +14,7 @@ const scenarios: Record<string, (opts: { scale: number }) => Promise<ScenarioRes
   dns: dnsScenario,
   http: httpScenario,
   health: healthScenario,
+  proxy: proxyScenario,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [--scale <n>] [--out <dir>]

@@ -1,0 +1,110 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort, which } from '@signpost/testing';
+import type { Metric, ScenarioResult } from '../report.js';
+import { script, startChild, stopChildren, type Endpoint } from './children.js';
+
+export interface ProxyScenarioOptions {
+  /** 1 = 10 s per wrk run. */
+  readonly scale?: number;
+}
+
+/**
+ * wrk (core 0) through Signpost's proxy, a bare http-proxy with a keep-alive agent,
+ * nginx with upstream keepalive, and straight to the backend, side by side; the
+ * servers (proxy and backend) share core 1.
+ */
+export async function proxyScenario(options: ProxyScenarioOptions = {}): Promise<ScenarioResult> {
+  const missing = [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['taskset', 'util-linux']].filter(([p]) => !which(p!));
+  if (missing.length) throw new Error(`the proxy bench needs ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(', ')}`);
+  const seconds = Math.max(1, Math.round(10 * (options.scale ?? 1)));
+  const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-proxy-'));
+  const children: ChildProcess[] = [];
+  const metrics: Metric[] = [];
+  try {
+    const pinned = (name: string, ...args: string[]): string[] => ['taskset', '-c', '1', process.execPath, script(name), ...args];
+    const backend = await startChild(children, pinned('proxy-backend-child'));
+    const file = join(dir, 'services.json');
+    await writeFile(file, JSON.stringify({ services: [{ name: 'app', port: backend.port, address: '127.0.0.1', tags: ['traefik.enable=true', 'traefik.http.routers.app.rule=PathPrefix(`/`)'] }] }));
+    const results: Record<string, { rps: number; p99: number }> = {};
+    results['direct'] = await wrk(backend.port, seconds);
+
+    const bare = await startChild(children, pinned('proxy-bare-child', String(backend.port)));
+    results['http-proxy'] = await wrk(bare.port, seconds);
+    await stop(bare);
+
+    const ours = await startChild(children, pinned('proxy-signpost-child', file));
+    results['signpost'] = await wrk(ours.port, seconds);
+    await stop(ours);
+
+    const nginx = await startNginx(children, dir, backend.port);
+    results['nginx'] = await wrk(nginx.port, seconds);
+
+    for (const [name, r] of Object.entries(results)) {
+      metrics.push({ name: `${name}: req/s`, value: r.rps, unit: 'req/s' });
+      metrics.push({ name: `${name}: p99`, value: r.p99, unit: 'ms' });
+    }
+    const ratio = (a: string, b: string): number => results[a]!.rps / results[b]!.rps;
+    metrics.push({ name: 'signpost / bare http-proxy', value: ratio('signpost', 'http-proxy'), unit: 'ratio', aim: '>= 1.0' });
+    metrics.push({ name: 'signpost / nginx', value: ratio('signpost', 'nginx'), unit: 'ratio' });
+    metrics.push({ name: 'bare http-proxy / direct', value: ratio('http-proxy', 'direct'), unit: 'ratio' });
+    metrics.push({ name: 'nginx / direct', value: ratio('nginx', 'direct'), unit: 'ratio' });
+    metrics.push({ name: 'signpost / direct', value: ratio('signpost', 'direct'), unit: 'ratio' });
+    return { scenario: 'proxy', parameters: { seconds, connections: 32, cores: 'wrk on 0, servers on 1' }, metrics };
+  } finally {
+    await stopChildren(children);
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+  }
+}
+
+async function stop(e: Endpoint): Promise<void> {
+  await new Promise<void>((resolve) => {
+    if (e.child.exitCode !== null) return resolve();
+    e.child.once('exit', () => resolve());
+    e.child.kill('SIGTERM');
+  });
+}
+
+async function startNginx(children: ChildProcess[], dir: string, backendPort: number): Promise<Endpoint> {
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(
+    conf,
+    [
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${join(dir, 'nginx.pid')};`,
+      'error_log stderr error;',
+      'events { worker_connections 1024; }',
+      'http {',
+      '  access_log off;',
+      `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+      `  upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }`,
+      `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('taskset', ['-c', '1', which('nginx')!, '-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  for (let n = 0; n < 50; n++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      if (res.ok) return { port, child };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('nginx did not start');
+}
+
+async function wrk(port: number, seconds: number): Promise<{ rps: number; p99: number }> {
+  const { stdout } = await promisify(execFile)('taskset', ['-c', '0', 'wrk', '-t1', '-c32', `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`], { maxBuffer: 1 << 20 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN);
+  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(stdout);
+  const unit = { us: 0.001, ms: 1, s: 1000 } as const;
+  return { rps, p99: p99 ? Number(p99[1]) * unit[p99[2] as keyof typeof unit] : NaN };
+}
