@@ -3,3 +3,4 @@ export * from './source-contract.js';
 export * from './harness.js';
 export * from './helpers.js';
 export * from './programs.js';
+export * from './redis.js';

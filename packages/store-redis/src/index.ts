@@ -1,0 +1,1 @@
+export { redisStore, RedisStore, parseOptions, optionsSchema, store, type RedisStoreOptions } from './redis-store.js';
