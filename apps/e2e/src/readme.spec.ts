@@ -2,11 +2,15 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '@signpost/core';
+import { parseConfig, type PluginCatalog } from '@signpost/core';
 import { agentCatalog } from '@signpost/agent';
+import { store as redisStore } from '@signpost/store-redis';
 import { parseServicesFile } from '@signpost/source-static';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Every plugin package's config entry, whichever app composes it. */
+const everyPlugin: PluginCatalog = { stores: { ...agentCatalog.stores, redis: redisStore }, plugins: agentCatalog.plugins };
 const SECTIONS = ['Description', 'Options', 'Examples', 'Metrics'];
 
 function readmes(): Array<{ name: string; file: string; plugin: boolean }> {
@@ -49,7 +53,7 @@ describe('READMEs', () => {
     if (/^(services|service|nodes):/m.test(text)) {
       expect(() => parseServicesFile(text, 'example.yaml')).not.toThrow();
     } else if (/^(store|plugins):/m.test(text)) {
-      expect(() => parseConfig(text, join(root, 'example.yaml'), agentCatalog, { env })).not.toThrow();
+      expect(() => parseConfig(text, join(root, 'example.yaml'), everyPlugin, { env })).not.toThrow();
     } else {
       throw new Error(`an example that is neither an app config nor a services file:\n${text}`);
     }
