@@ -143,23 +143,26 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     }
   };
 
-  const route = (req: IncomingMessage, entrypoint: string): { live: Live; facts: RequestFacts } | undefined => {
-    const url = new URL(req.url ?? '/', 'http://x');
+  const route = (req: IncomingMessage, entrypoint: string): { live: Live; facts: RequestFacts; search: string } | undefined => {
+    // Split, not `new URL`: one parse per request, shared with the rewrite below.
+    const raw = req.url ?? '/';
+    const q = raw.indexOf('?');
+    const search = q < 0 ? '' : raw.slice(q);
     const facts: RequestFacts = {
       host: req.headers.host ?? '',
-      path: url.pathname,
+      path: q < 0 ? raw : raw.slice(0, q),
       method: req.method ?? 'GET',
       headers: req.headers,
-      query: url.searchParams,
+      query: new URLSearchParams(search),
       clientIp: req.socket.remoteAddress ?? '',
     };
     const live = table.find((l) => (l.router.entrypoints.length === 0 || l.router.entrypoints.includes(entrypoint)) && l.router.matches(facts));
-    return live ? { live, facts } : undefined;
+    return live ? { live, facts, search } : undefined;
   };
 
-  const rewrite = (req: IncomingMessage, router: Router): void => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    let path = url.pathname;
+  const rewrite = (req: IncomingMessage, router: Router, facts: RequestFacts, search: string): void => {
+    if (router.middlewares.length === 0) return;
+    let path = facts.path;
     for (const m of router.middlewares) {
       if (m.stripPrefixes) {
         const hit = m.stripPrefixes.filter((p) => path.startsWith(p)).sort((a, b) => b.length - a.length)[0];
@@ -172,7 +175,7 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
       if (m.addPrefix) path = `${m.addPrefix.replace(/\/$/, '')}${path}`;
       if (m.requestHeaders) for (const [k, v] of Object.entries(m.requestHeaders)) req.headers[k.toLowerCase()] = v;
     }
-    req.url = `${path}${url.search}`;
+    req.url = `${path}${search}`;
   };
 
   const pick = (live: Live, req: IncomingMessage, tried: ReadonlySet<string>): Backend | undefined => {
@@ -238,7 +241,7 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
       return plain(res, 404, '404 page not found\n');
     }
     if (!req.headers['x-forwarded-host'] && req.headers.host) req.headers['x-forwarded-host'] = req.headers.host;
-    rewrite(req, hit.live.router);
+    rewrite(req, hit.live.router, hit.facts, hit.search);
     forward(req, res, hit.live, new Set());
   };
 
@@ -249,7 +252,7 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
       socket.end(`HTTP/1.1 ${hit ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
       return;
     }
-    rewrite(req, hit.live.router);
+    rewrite(req, hit.live.router, hit.facts, hit.search);
     proxy.ws(req, socket, head, { target: `${backend.scheme}://${hostPort(backend)}`, xfwd: true }, (err: NodeJS.ErrnoException) => {
       ctx?.logger.warn({ router: hit.live.router.name, err: err.code ?? err.message }, 'websocket upstream failure');
       socket.destroy();
