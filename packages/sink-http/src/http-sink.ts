@@ -22,7 +22,7 @@ import { AgentState, withChecks, type Registration } from './agent-state.js';
 import { Waiters } from './blocking.js';
 import { decodeAgentCheck, decodeAgentService, decodeCatalogDeregistration, decodeCatalogRegistration, DecodeError } from './decode.js';
 import { compileFilter, FilterError } from './filter.js';
-import { agentCheck, agentService, catalogServiceEntry, checkObject, healthEntry, nodeObject, serviceObject } from './format.js';
+import { agentCheck, agentService, catalogServiceEntry, checkObject, healthEntry, nodeId, nodeObject, serviceObject } from './format.js';
 import { optionsSchema, parseOptions, type HttpSinkOptions } from './options.js';
 
 /** The Consul version `/v1/agent/self` reports (clients check features by it). */
@@ -502,7 +502,6 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     return reply.type('application/json').send('true');
   });
 
-  void opts;
 }
 
 /** Top-level fields of each kind of entry, for validating filter selectors (taken from the formatters themselves). */
@@ -559,7 +558,7 @@ function agentSelf(ctx: PluginContext): Record<string, unknown> {
       Datacenter: ctx.datacenter,
       PrimaryDatacenter: ctx.datacenter,
       NodeName: ctx.node,
-      NodeID: nodeIdOf(ctx.node),
+      NodeID: nodeId(ctx.node),
       Revision: 'signpost',
       Server: true,
       Version: CONSUL_VERSION,
@@ -569,10 +568,6 @@ function agentSelf(ctx: PluginContext): Record<string, unknown> {
     Coord: null,
     Stats: {},
   };
-}
-
-function nodeIdOf(name: string): string {
-  return (nodeObject({ name, address: '', datacenter: '', meta: {} }, { create: 1, modify: 1 })['ID'] as string) ?? '';
 }
 
 /** Config entry: `plugins: [{ plugin: http, listen: 127.0.0.1:8500 }]`. */

@@ -356,9 +356,16 @@ function sameBackend(a: Backend, b: Backend): boolean {
   return a.key === b.key && a.host === b.host && a.port === b.port && a.weight === b.weight && a.scheme === b.scheme;
 }
 
-/** The sticky cookie's value: a hash of the backend, so its address is not exposed. */
+const stickyValues = new WeakMap<Backend, string>();
+
+/** The sticky cookie's value: a hash of the backend, so its address is not exposed; hashed once per backend, not per request. */
 function stickyValue(b: Backend): string {
-  return createHash('sha256').update(b.key).digest('hex').slice(0, 16);
+  let value = stickyValues.get(b);
+  if (value === undefined) {
+    value = createHash('sha256').update(b.key).digest('hex').slice(0, 16);
+    stickyValues.set(b, value);
+  }
+  return value;
 }
 
 function parseCookies(header: string | undefined): Record<string, string> {
