@@ -19,6 +19,13 @@ export interface PluginContext {
   /** Reads and watches the catalog. */
   readonly catalog: Catalog;
   /**
+   * Leadership among the replicas that share this registry's store: emits `true`
+   * while this replica holds `name`, `false` while another does. Use it for work
+   * that one replica should do for all (run a check, send a webhook). With a store
+   * that lives in one process it emits `true` once.
+   */
+  elect(name: string): Observable<boolean>;
+  /**
    * Writes for sources driven by requests (an HTTP registration API): validated,
    * owned by this plugin, batched with other sources' events, and resolved once
    * the store has committed them. Stream sources return `events()` instead.
@@ -28,8 +35,21 @@ export interface PluginContext {
   readonly signal: AbortSignal;
 }
 
+/**
+ * How current a store's view is. The HTTP API reports it as Consul does, in
+ * `X-Consul-KnownLeader` and `X-Consul-LastContact`.
+ */
+export interface StoreContact {
+  /** False while the store cannot reach its backend: reads come from a stale view. */
+  readonly knownLeader: boolean;
+  /** Milliseconds since the backend last answered (0 for a store without a backend). */
+  readonly lastContactMs: number;
+}
+
 /** The catalog as sinks see it: the store's reads plus a watch. */
 export interface Catalog extends CatalogReader {
+  /** How current these reads are. */
+  contact(): StoreContact;
   /** A snapshot, then ordered deltas. Completes when the registry stops. */
   watch(): Observable<CatalogEvent>;
   /**
@@ -85,10 +105,22 @@ export interface CatalogStore extends CatalogReader {
   readonly name: string;
   start(ctx: StoreContext): Promise<void>;
   stop(): Promise<void>;
-  /** Applies a batch as one commit; bad entries are rejected, the rest commit. */
+  /**
+   * Applies a batch as one commit; bad entries are rejected, the rest commit. A
+   * store whose backend is unreachable throws `StoreUnavailableError` (nothing
+   * acknowledged) rather than queueing the write.
+   */
   apply(entries: readonly StoreEntry[]): Promise<ApplyResult>;
   /** A snapshot, then every later commit's deltas in index order. */
   watch(): Observable<CatalogEvent>;
+  /** How current the view is; absent for a store that has no backend to lose. */
+  contact?(): StoreContact;
+  /**
+   * Leadership among replicas sharing the store (see `PluginContext.elect`); absent
+   * for a store that lives in one process, whose one replica always leads.
+   * Errors while it cannot tell are not thrown: it emits `false`.
+   */
+  elect?(name: string): Observable<boolean>;
 }
 
 /**

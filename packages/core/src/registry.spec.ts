@@ -7,6 +7,8 @@ import { createRegistry, type Registry } from './registry.js';
 import { CatalogView } from './view.js';
 import type { Logger } from './logger.js';
 import { ValidationError } from './validate.js';
+import { StoreUnavailableError } from './errors.js';
+import { firstValueFrom } from 'rxjs';
 
 /** The smallest store: a view that commits each batch; it records nesting and calls. */
 class TestStore extends CatalogView implements CatalogStore {
@@ -133,6 +135,56 @@ describe('createRegistry', () => {
     expect(store.instances('web')).toHaveLength(1);
     const failure = lines.find((l) => l.msg.includes('source stream failed'));
     expect(failure?.obj).toMatchObject({ plugin: 'flaky', attempt: 1 });
+  });
+
+  it('while the store is unavailable: publish fails at once, source events are held in order and applied when it is back', async () => {
+    class FlakyStore extends TestStore {
+      down = false;
+      attempts = 0;
+      override async apply(entries: readonly StoreEntry[]): Promise<ApplyResult> {
+        this.attempts++;
+        if (this.down) throw new StoreUnavailableError('backend unreachable');
+        return super.apply(entries);
+      }
+    }
+    const store = new FlakyStore();
+    const lines: Array<{ level: string; msg: string; obj: object }> = [];
+    const s = new Subject<SourceEvent | readonly SourceEvent[]>();
+    let ctx: PluginContext | undefined;
+    registry = createRegistry({
+      store,
+      plugins: [sink('api', [], (c) => (ctx = c)), source('s', () => s)],
+      logger: recordingLogger(lines),
+      backoff: { initialMs: 10, maxMs: 40, jitter: 0 },
+    });
+    await registry.start();
+    store.down = true;
+    s.next(up('web', { id: 'w1', port: 1 }));
+    await until(() => store.attempts >= 1);
+    // Later events from the source queue behind the held one, in order.
+    s.next(up('web', { id: 'w1', port: 2 }));
+    s.next({ type: 'remove', ref: { id: 'w1' } });
+    s.next(up('web', { id: 'w1', port: 3 }));
+    await expect(ctx!.publish([up('api-svc')])).rejects.toBeInstanceOf(StoreUnavailableError);
+    await until(() => store.attempts >= 4);
+    expect(store.instances('web')).toHaveLength(0);
+    store.down = false;
+    await until(() => store.instances('web')[0]?.port === 3);
+    await registry.flush();
+    expect(store.instances('web').map((i) => i.port)).toEqual([3]);
+    expect(lines.some((l) => l.level === 'warn' && l.msg.includes('source events are held'))).toBe(true);
+    expect(lines.some((l) => l.msg.includes('available again'))).toBe(true);
+    // Back to normal: new events apply at once.
+    s.next(up('db'));
+    await until(() => store.instances('db').length === 1);
+  });
+
+  it('without a backend to lose, reports contact and elects this replica', async () => {
+    let ctx: PluginContext | undefined;
+    registry = createRegistry({ store: new TestStore(), plugins: [sink('api', [], (c) => (ctx = c))] });
+    await registry.start();
+    expect(ctx!.catalog.contact()).toEqual({ knownLeader: true, lastContactMs: 0 });
+    expect(await firstValueFrom(ctx!.elect('checks'))).toBe(true);
   });
 
   it('drops an invalid event with a clear log line and applies the rest', async () => {

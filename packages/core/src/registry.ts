@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
-import { defer, retry, Subject, takeUntil, timer, type Observable, type Subscription } from 'rxjs';
+import { defer, distinctUntilChanged, of, retry, Subject, takeUntil, timer, type Observable, type Subscription } from 'rxjs';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
+import { isStoreUnavailable } from './errors.js';
 import type { ApplyResult, CatalogEvent, NormalizedEvent, SourceEvent, StoreEntry } from './events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { HealthStatusSchema } from './model.js';
@@ -37,6 +38,8 @@ export interface Registry {
 
 interface Pending {
   readonly entries: readonly StoreEntry[];
+  /** A source stream's events: held and retried while the store is unavailable. */
+  readonly hold: boolean;
   resolve(result: ApplyResult): void;
   reject(error: unknown): void;
 }
@@ -48,6 +51,11 @@ interface Pending {
  * owner, then bursts from all sources are applied as one batch per turn of the
  * event loop. Nothing writes to the store synchronously from inside a store
  * callback: publishing from a watcher lands in the next batch.
+ *
+ * While the store is unavailable (it throws StoreUnavailableError), `publish()`
+ * fails at once so that a client hears it (the HTTP API answers 503), and a source
+ * stream's events are held in order and retried with backoff: nothing a source
+ * said is dropped, and nothing it says later overtakes what it said before.
  */
 export function createRegistry(options: RegistryOptions): Registry {
   const { store } = options;
@@ -78,6 +86,18 @@ export function createRegistry(options: RegistryOptions): Registry {
   let scheduled: NodeJS.Immediate | undefined;
   let inflight: Promise<void> | undefined;
   let accepting = true;
+  // Source events waiting for the store to come back, oldest first.
+  let held: Pending[] = [];
+  let retryTimer: NodeJS.Timeout | undefined;
+  let retryAttempt = 0;
+
+  const retryHeld = (): void => {
+    if (retryTimer) clearTimeout(retryTimer);
+    retryTimer = undefined;
+    queue = [...held, ...queue];
+    held = [];
+    schedule();
+  };
 
   const schedule = (): void => {
     if (scheduled || inflight || queue.length === 0) return;
@@ -91,11 +111,22 @@ export function createRegistry(options: RegistryOptions): Registry {
   };
 
   const drain = async (): Promise<void> => {
-    const batch = queue;
+    let batch = queue;
     queue = [];
+    if (held.length) {
+      // Source events that arrived after others were held wait behind them.
+      held.push(...batch.filter((p) => p.hold));
+      batch = batch.filter((p) => !p.hold);
+      if (batch.length === 0) return;
+    }
     const entries = batch.flatMap((p) => p.entries);
     try {
       const result = await store.apply(entries);
+      if (retryAttempt > 0) {
+        logger.info({ attempts: retryAttempt }, 'the store is available again; held source events are being applied');
+        retryAttempt = 0;
+        if (held.length) retryHeld();
+      }
       let offset = 0;
       for (const p of batch) {
         const end = offset + p.entries.length;
@@ -108,16 +139,30 @@ export function createRegistry(options: RegistryOptions): Registry {
         offset = end;
       }
     } catch (error) {
-      for (const p of batch) p.reject(error);
+      const unavailable = isStoreUnavailable(error) && accepting;
+      for (const p of batch) {
+        if (unavailable && p.hold) held.push(p);
+        else p.reject(error);
+      }
+      if (unavailable && held.length && !retryTimer) {
+        retryAttempt++;
+        const ms = backoffDelay(retryAttempt, options.backoff);
+        logger.warn({ err: error instanceof Error ? error.message : error, held: held.length, retryInMs: ms }, 'the store is unavailable; source events are held and retried');
+        retryTimer = setTimeout(retryHeld, ms);
+      }
     }
   };
 
-  const enqueue = (entries: readonly StoreEntry[]): Promise<ApplyResult> => {
+  const enqueue = (entries: readonly StoreEntry[], hold = false): Promise<ApplyResult> => {
     if (!accepting) return Promise.reject(new Error('the registry is stopped; nothing more is written'));
     if (entries.length === 0) return Promise.resolve({ index: store.index, changed: 0, rejected: [] });
     return new Promise<ApplyResult>((resolve, reject) => {
-      queue.push({ entries, resolve, reject });
-      schedule();
+      // Behind events already held, so that a source's events keep their order.
+      if (hold && held.length) held.push({ entries, hold, resolve, reject });
+      else {
+        queue.push({ entries, hold, resolve, reject });
+        schedule();
+      }
     });
   };
 
@@ -157,7 +202,11 @@ export function createRegistry(options: RegistryOptions): Registry {
 
   // --- what plugins see -------------------------------------------------------
   const watch = (): Observable<CatalogEvent> => store.watch().pipe(takeUntil(stopping$));
+  const alwaysInContact = { knownLeader: true, lastContactMs: 0 } as const;
+  const elect = (name: string): Observable<boolean> =>
+    (store.elect ? store.elect(name).pipe(distinctUntilChanged()) : of(true)).pipe(takeUntil(stopping$));
   const catalog: Catalog = {
+    contact: () => store.contact?.() ?? alwaysInContact,
     get index() {
       return store.index;
     },
@@ -200,6 +249,7 @@ export function createRegistry(options: RegistryOptions): Registry {
       dataDir: options.dataDir ?? '',
       baseDir: options.baseDir ?? process.cwd(),
       catalog,
+      elect,
       signal: abort.signal,
       publish(events) {
         let entries: StoreEntry[];
@@ -237,7 +287,7 @@ export function createRegistry(options: RegistryOptions): Registry {
               log.error({ err: err instanceof Error ? err.message : err }, 'source sent an invalid event; it was dropped');
             }
           }
-          enqueue(entries).then(
+          enqueue(entries, true).then(
             (result) => {
               for (const r of result.rejected) log.error({ reason: r.reason, event: r.event }, 'event rejected by the store');
             },
@@ -300,6 +350,11 @@ export function createRegistry(options: RegistryOptions): Registry {
       }
       await flush();
       accepting = false;
+      if (retryTimer) clearTimeout(retryTimer);
+      if (held.length) {
+        logger.error({ held: held.reduce((n, p) => n + p.entries.length, 0) }, 'stopping while the store is unavailable: held source events were not applied');
+        for (const p of held.splice(0)) p.reject(new Error('the registry stopped before the store came back'));
+      }
       if (storeStarted) await store.stop();
       state = 'stopped';
       logger.info('registry stopped');

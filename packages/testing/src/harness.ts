@@ -1,9 +1,12 @@
+import { BehaviorSubject, type Observable } from 'rxjs';
 import {
   applyResult,
   CatalogView,
   createRegistry,
   planBatch,
+  StoreUnavailableError,
   type ApplyResult,
+  type StoreContact,
   type CatalogStore,
   type Logger,
   type Plugin,
@@ -20,6 +23,29 @@ export class RecordingStore extends CatalogView implements CatalogStore {
   readonly name = 'recording';
   readonly batches: StoreEntry[][] = [];
   nestedWrites = 0;
+  #downSince: number | undefined;
+  /**
+   * What `elect()` emits for every name: this replica leads until a test says
+   * otherwise with `leadership.next(false)`, as when another replica takes over.
+   */
+  readonly leadership = new BehaviorSubject<boolean>(true);
+
+  elect(): Observable<boolean> {
+    return this.leadership.asObservable();
+  }
+
+  /**
+   * Simulates the store losing its backend: writes throw StoreUnavailableError
+   * and `contact()` reports the view stale, as the Redis store does while Redis
+   * is away. `false` brings it back.
+   */
+  setUnavailable(down: boolean): void {
+    this.#downSince = down ? (this.#downSince ?? Date.now()) : undefined;
+  }
+
+  contact(): StoreContact {
+    return this.#downSince === undefined ? { knownLeader: true, lastContactMs: 0 } : { knownLeader: false, lastContactMs: Date.now() - this.#downSince };
+  }
 
   async start(): Promise<void> {
     // In memory: nothing to connect to.
@@ -30,6 +56,7 @@ export class RecordingStore extends CatalogView implements CatalogStore {
   }
 
   async apply(entries: readonly StoreEntry[]): Promise<ApplyResult> {
+    if (this.#downSince !== undefined) throw new StoreUnavailableError('the recording store is unavailable (setUnavailable(true))');
     if (this.publishing) this.nestedWrites++;
     this.batches.push([...entries]);
     const index = this.index + 1;

@@ -37,12 +37,19 @@ export function record(store: CatalogStore): { events: CatalogEvent[]; stop(): v
   return { events, stop: () => sub.unsubscribe() };
 }
 
-/** Waits until `predicate` holds, polling the event loop (stores may deliver asynchronously). */
-export async function eventually(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+/**
+ * Waits until `predicate` holds, polling the event loop (stores may deliver
+ * asynchronously). An async predicate (a request to a process) is polled every
+ * 20 ms instead of every 2; a predicate that throws ends the wait with its error.
+ */
+export async function eventually(predicate: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
+  for (;;) {
+    const held = predicate();
+    const sync = typeof held === 'boolean';
+    if (sync ? held : await held) return;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
+    await new Promise((r) => setTimeout(r, sync ? 2 : 20));
   }
 }
 
