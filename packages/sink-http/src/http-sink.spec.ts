@@ -89,6 +89,32 @@ describe('http sink', () => {
     }
   });
 
+  it('while the store has lost its backend: reads answer stale and say so, writes answer 503 and store nothing', async () => {
+    run.store.setUnavailable(true);
+    try {
+      await new Promise((r) => setTimeout(r, 30));
+      const res = await get('/v1/catalog/service/cerebro');
+      expect(res.status).toBe(200);
+      expect((res.json() as unknown[]).length).toBe(1);
+      expect(res.headers.get('x-consul-knownleader')).toBe('false');
+      expect(Number(res.headers.get('x-consul-lastcontact'))).toBeGreaterThanOrEqual(30);
+      expect(res.headers.get('x-consul-effective-consistency')).toBe('stale');
+      const consistent = await get('/v1/catalog/service/cerebro?consistent');
+      expect([consistent.status, consistent.text]).toEqual([500, 'No cluster leader']);
+      const before = run.store.index;
+      const write = await put('/v1/agent/service/register', { Name: 'while-down', Port: 1 });
+      expect(write.status).toBe(503);
+      expect(write.text).toMatch(/unavailable/);
+      expect(run.store.index).toBe(before);
+      // Not remembered either: it would otherwise come back after a restart though the client was told no.
+      expect((await get('/v1/agent/services')).json()).not.toHaveProperty('while-down');
+    } finally {
+      run.store.setUnavailable(false);
+    }
+    expect((await put('/v1/agent/service/register', { Name: 'while-down', Port: 1 })).status).toBe(200);
+    expect((await put('/v1/agent/service/deregister/while-down')).status).toBe(200);
+  });
+
   it('lists services with tags, nodes, one node, datacenters, and agent/self for Prometheus and Fabio', async () => {
     expect((await get('/v1/catalog/services')).json()).toMatchObject({ cerebro: ['traefik.enable=true', 'traefik.frontend.rule=PathPrefixStrip:/cerebro/', 'traefik.tags=service'] });
     expect(((await get('/v1/catalog/nodes')).json() as Array<{ Node: string }>).map((n) => n.Node)).toEqual(['n2', 'nomad-client01-dev']);

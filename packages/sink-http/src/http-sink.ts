@@ -6,6 +6,7 @@ import {
   defaultCheckId,
   formatListen,
   instanceHealth,
+  isStoreUnavailable,
   parseDuration,
   parseListen,
   ValidationError,
@@ -236,6 +237,8 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     if (err instanceof ValidationError) return reply.code(400).type('text/plain; charset=utf-8').send(err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).type('text/plain; charset=utf-8').send('Request body too large');
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).type('text/plain; charset=utf-8').send(err.message);
+    // Not written: the client should retry (a registration is idempotent).
+    if (isStoreUnavailable(err)) return reply.code(503).type('text/plain; charset=utf-8').send(err.message);
     ctx.logger.error({ err }, 'http api request failed');
     return reply.code(500).type('text/plain; charset=utf-8').send(err.message);
   });
@@ -270,6 +273,8 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
       if (q['stale'] !== undefined && q['consistent'] !== undefined) throw new HttpError(400, 'Cannot specify ?stale with ?consistent, conflicting semantics.');
       const dc = one(q['dc']);
       if (dc && dc !== ctx.datacenter) throw new HttpError(500, 'No path to datacenter');
+      // Consul refuses a consistent read without a leader; a default or stale read still answers.
+      if (q['consistent'] !== undefined && !catalog.contact().knownLeader) throw new HttpError(500, 'No cluster leader');
       const filterText = one(q['filter']) ?? '';
       let keep: ((item: unknown) => boolean) | undefined;
       if (filterText !== '') {
@@ -302,12 +307,15 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
         reply.raw.once('close', cancel);
         await done;
       }
+      // Reads are served from this replica's view; while its store cannot reach its backend they are
+      // stale and say so, as a Consul follower without a leader does for ?stale reads.
+      const contact = catalog.contact();
       reply.headers({
         'content-type': 'application/json',
         'x-consul-index': String(Math.max(1, indexOf(catalog, resource))),
-        'x-consul-knownleader': 'true',
-        'x-consul-lastcontact': '0',
-        'x-consul-effective-consistency': q['stale'] !== undefined ? 'stale' : q['consistent'] !== undefined ? 'consistent' : 'leader',
+        'x-consul-knownleader': String(contact.knownLeader),
+        'x-consul-lastcontact': String(Math.round(contact.lastContactMs)),
+        'x-consul-effective-consistency': q['stale'] !== undefined || !contact.knownLeader ? 'stale' : q['consistent'] !== undefined ? 'consistent' : 'leader',
       });
       const cacheKey = req.url.includes('?') ? req.url.replace(/([?&])(index|wait)=[^&]*/g, '$1') : req.url;
       const cached = bodies.get(cacheKey);
