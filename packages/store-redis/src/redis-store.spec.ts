@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeStoreContract, eventually, hasProgram, spec, startRedis, upsert, type RedisProcess } from '@signpost/testing';
-import { silentLogger } from '@signpost/core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describeStoreContract, eventually, hasProgram, spec, startRedis, startSentinel, upsert, type RedisProcess } from '@signpost/testing';
+import { isStoreUnavailable, silentLogger, StoreUnavailableError } from '@signpost/core';
 import { Redis } from 'ioredis';
-import { parseOptions, redisStore } from './index.js';
+import { parseOptions, redisStore, type RedisStore, type RedisStoreOptions } from './index.js';
+
+const ctx = { logger: silentLogger(), node: 'n', datacenter: 'dc1', dataDir: '' };
 
 const available = hasProgram('redis-server', 'redis-server');
 
@@ -23,7 +25,6 @@ describe.skipIf(!available)('redis store', () => {
     const keyPrefix = `shared-${randomUUID()}:`;
     const a = redisStore({ url: redis.url, keyPrefix });
     const b = redisStore({ url: redis.url, keyPrefix });
-    const ctx = { logger: silentLogger(), node: 'n', datacenter: 'dc1', dataDir: '' };
     await a.start(ctx);
     await b.start(ctx);
     try {
@@ -48,7 +49,6 @@ describe.skipIf(!available)('redis store', () => {
 
   it('reloads a snapshot when it finds a gap in the stream (commits it never received)', async () => {
     const keyPrefix = `gap-${randomUUID()}:`;
-    const ctx = { logger: silentLogger(), node: 'n', datacenter: 'dc1', dataDir: '' };
     const follower = redisStore({ url: redis.url, keyPrefix });
     await follower.start(ctx);
     const raw = new Redis(redis.url);
@@ -72,8 +72,247 @@ describe.skipIf(!available)('redis store', () => {
     }
   });
 
+  describe('leases', () => {
+    const started: RedisStore[] = [];
+    const open = async (options: RedisStoreOptions): Promise<RedisStore> => {
+      const store = redisStore({ url: redis.url, ...options });
+      await store.start(ctx);
+      started.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      for (const s of started.splice(0)) await s.stop();
+    });
+
+    it('removes what a dead replica alone held once its lease expires, and keeps what a live replica also asserts', async () => {
+      const keyPrefix = `lease-${randomUUID()}:`;
+      const a = await open({ keyPrefix, leaseTtl: '600ms' });
+      const b = await open({ keyPrefix, leaseTtl: '600ms' });
+      // Both replicas load the same file (source "static"): one owner, two holders.
+      const shared = spec('shared', { id: 's1' }, 'static');
+      await a.apply([upsert(shared), upsert(spec('web', { id: 'only-a' }, 'http'))]);
+      await b.apply([upsert(shared)]);
+      await eventually(() => b.instances('web').length === 1, 2000, 'b to see a\'s instance');
+      const before = b.index;
+      // A dies: it stops refreshing its lease (what stop() leaves behind is what a crash leaves).
+      await a.stop();
+      started.splice(started.indexOf(a), 1);
+      const t0 = Date.now();
+      await eventually(() => b.instances('web').length === 0, 5000, 'the reaper to remove a\'s instance');
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
+      expect(b.instances('shared').map((i) => i.id)).toEqual(['s1']);
+      expect(b.index).toBe(before + 1);
+    });
+
+    it('re-asserts what it holds when it finds its own lease was reaped', async () => {
+      const keyPrefix = `reaped-${randomUUID()}:`;
+      const a = await open({ keyPrefix, leaseTtl: '600ms' });
+      await a.apply([upsert(spec('web', { id: 'w1' }, 'http'))]);
+      // As if a reaper had judged this replica dead: its lease, its held set and its instance are gone.
+      const raw = new Redis(redis.url);
+      try {
+        await raw.zrem(`${keyPrefix}leases`, a.replicaId);
+        await raw.del(`${keyPrefix}held:${a.replicaId}`);
+        await raw.hdel(`${keyPrefix}instances`, `node-a\u0000w1`);
+        await raw.incr(`${keyPrefix}index`);
+        await raw.xadd(`${keyPrefix}commits`, '*', 'index', String(a.index + 1), 'changes', JSON.stringify([[`node-a\u0000w1`, null]]), 'reaped', '1');
+        await eventually(() => a.instances('web').length === 0, 2000, 'the removal');
+        await eventually(() => a.instances('web').length === 1, 3000, 'a to re-assert');
+        expect(await raw.hexists(`${keyPrefix}instances`, `node-a\u0000w1`)).toBe(1);
+      } finally {
+        raw.disconnect();
+      }
+    });
+
+    it('elects exactly one replica, and another one when it goes away', async () => {
+      const keyPrefix = `elect-${randomUUID()}:`;
+      const a = await open({ keyPrefix, leaseTtl: '600ms' });
+      const b = await open({ keyPrefix, leaseTtl: '600ms' });
+      const leading = new Map<string, boolean>();
+      const sa = a.elect('checks').subscribe((v) => leading.set('a', v));
+      const sb = b.elect('checks').subscribe((v) => leading.set('b', v));
+      await eventually(() => leading.size === 2, 2000, 'both to report');
+      expect([...leading.values()].filter(Boolean)).toHaveLength(1);
+      const winner = leading.get('a') ? 'a' : 'b';
+      // The leader leaves: it releases the lock and the other takes over within a refresh.
+      (winner === 'a' ? sa : sb).unsubscribe();
+      await eventually(() => leading.get(winner === 'a' ? 'b' : 'a') === true, 3000, 'the other to lead');
+      sa.unsubscribe();
+      sb.unsubscribe();
+    });
+  });
+
+  describe('when redis is unavailable', () => {
+    it('serves reads from the view, reports stale contact, fails writes fast, and works again after', async () => {
+      const own = await startRedis();
+      const keyPrefix = `down-${randomUUID()}:`;
+      const a = redisStore({ url: own.url, keyPrefix, timeout: '300ms' });
+      await a.start(ctx);
+      try {
+        await a.apply([upsert(spec('web', { id: 'w1' }))]);
+        expect(a.contact()).toMatchObject({ knownLeader: true });
+        own.pause();
+        const t0 = Date.now();
+        const failed = await a.apply([upsert(spec('web', { id: 'w2' }))]).catch((e: unknown) => e);
+        expect(isStoreUnavailable(failed)).toBe(true);
+        expect(String(failed)).toMatch(/redis at redis:\/\/127\.0\.0\.1:\d+ is unavailable .*: the write was not acknowledged/);
+        expect(Date.now() - t0).toBeLessThan(2000);
+        expect(a.instances('web').map((i) => i.id)).toEqual(['w1']);
+        await eventually(() => !a.contact().knownLeader, 3000, 'contact to go stale');
+        const stale = a.contact().lastContactMs;
+        await new Promise((r) => setTimeout(r, 200));
+        expect(a.contact().lastContactMs).toBeGreaterThan(stale);
+        own.resume();
+        await eventually(() => a.contact().knownLeader, 5000, 'contact to come back');
+        // The refused write may still have run once Redis woke (as with any timeout): writing it
+        // again is safe, because an upsert of the same instance changes nothing.
+        const r = await a.apply([upsert(spec('web', { id: 'w2' }))]);
+        expect(r.rejected).toEqual([]);
+        expect(a.instances('web').map((i) => i.id)).toEqual(['w1', 'w2']);
+      } finally {
+        await a.stop();
+        await own.stop();
+      }
+    });
+
+    it('after redis comes back empty, every replica re-asserts what it holds and indexes keep growing', async () => {
+      const own = await startRedis();
+      const keyPrefix = `lost-${randomUUID()}:`;
+      const a = redisStore({ url: own.url, keyPrefix, timeout: '300ms' });
+      const b = redisStore({ url: own.url, keyPrefix, timeout: '300ms' });
+      await a.start(ctx);
+      await b.start(ctx);
+      try {
+        await a.apply([upsert(spec('web', { id: 'wa' }, 'http'))]);
+        await b.apply([upsert(spec('web', { id: 'wb', node: 'node-b' }, 'http'))]);
+        await eventually(() => a.index === b.index, 2000, 'convergence');
+        const seen = a.index;
+        await own.restart();
+        await eventually(() => a.contact().knownLeader && b.contact().knownLeader, 8000, 'both to reconnect');
+        // Indexes never go backwards: the catalog in the new Redis starts past what clients saw.
+        await eventually(() => a.index > seen && a.index === b.index && a.instances('web').length === 2 && b.instances('web').length === 2, 8000, 'both to re-assert and converge');
+        const raw = new Redis(own.url);
+        expect((await raw.hkeys(`${keyPrefix}instances`)).sort()).toEqual(['node-a\u0000wa', 'node-b\u0000wb']);
+        raw.disconnect();
+      } finally {
+        await a.stop();
+        await b.stop();
+        await own.stop();
+      }
+    });
+  });
+
+  describe('replication', () => {
+    it('waitReplicas: acknowledges once a replica has the write, and refuses when it cannot', async () => {
+      const primary = await startRedis();
+      const replica = await startRedis({ replicaOf: primary.port });
+      const keyPrefix = `wait-${randomUUID()}:`;
+      const one = redisStore({ url: primary.url, keyPrefix, waitReplicas: 1, waitTimeout: '2s' });
+      const two = redisStore({ url: primary.url, keyPrefix, waitReplicas: 2, waitTimeout: '200ms' });
+      await one.start(ctx);
+      await two.start(ctx);
+      const raw = new Redis(replica.url);
+      try {
+        await inSync(primary);
+        await one.apply([upsert(spec('web', { id: 'w1' }))]);
+        // Acknowledged means on the replica already.
+        expect(await raw.hexists(`${keyPrefix}instances`, 'node-a\u0000w1')).toBe(1);
+        const refused = await two.apply([upsert(spec('web', { id: 'w2' }))]).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(StoreUnavailableError);
+        expect(String(refused)).toMatch(/reached 1 of the 2 Redis replicas waitReplicas asks for/);
+      } finally {
+        raw.disconnect();
+        await one.stop();
+        await two.stop();
+        await replica.stop();
+        await primary.stop();
+      }
+    });
+
+    it('Sentinel: follows a failover; reads never stop and no write acknowledged with waitReplicas: 1 is lost', async () => {
+      const primary = await startRedis();
+      const replica = await startRedis({ replicaOf: primary.port });
+      const sentinels = await Promise.all([0, 1, 2].map(() => startSentinel({ primary: primary.port, downAfterMs: 800 })));
+      const keyPrefix = `sentinel-${randomUUID()}:`;
+      const options: RedisStoreOptions = { keyPrefix, sentinels: sentinels.map((s) => `127.0.0.1:${s.port}`), name: 'mymaster', waitReplicas: 1, timeout: '500ms' };
+      const writer = redisStore(options);
+      const reader = redisStore(options);
+      await inSync(primary);
+      await writer.start(ctx);
+      await reader.start(ctx);
+      const acknowledged: string[] = [];
+      let failures = 0;
+      let readsDuringFailover = 0;
+      let running = true;
+      const writes = (async () => {
+        for (let n = 0; running; n++) {
+          const id = `w${n}`;
+          try {
+            await writer.apply([upsert(spec('web', { id }))]);
+            acknowledged.push(id);
+          } catch (err) {
+            if (!isStoreUnavailable(err)) throw err;
+            failures++;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        }
+      })();
+      try {
+        await eventually(() => acknowledged.length >= 20, 5000, 'writes before the failover');
+        await primary.kill();
+        const t0 = Date.now();
+        // Reads keep answering from the view throughout.
+        const reads = setInterval(() => {
+          if (reader.instances('web').length > 0) readsDuringFailover++;
+        }, 20);
+        await eventually(() => failures > 0, 10_000, 'writes to notice the primary is gone');
+        // The old primary comes back; the sentinels make it a replica of the new one, so that
+        // waitReplicas: 1 can be met again.
+        await primary.restart();
+        const count = acknowledged.length;
+        await eventually(() => acknowledged.length > count + 10, 30_000, 'writes to succeed on the new primary');
+        clearInterval(reads);
+        running = false;
+        await writes;
+        expect(readsDuringFailover).toBeGreaterThan(Math.floor((Date.now() - t0) / 20 / 2));
+        // A replica that starts now reads the new primary: every acknowledged write is there.
+        const late = redisStore(options);
+        await late.start(ctx);
+        const ids = new Set(late.instances('web').map((i) => i.id));
+        await late.stop();
+        expect(acknowledged.filter((id) => !ids.has(id))).toEqual([]);
+        await eventually(() => reader.index === writer.index, 5000, 'the reader to converge');
+      } finally {
+        running = false;
+        await writes.catch(() => undefined);
+        await writer.stop();
+        await reader.stop();
+        for (const s of sentinels) await s.stop();
+        await replica.stop();
+        await primary.stop();
+      }
+    }, 60_000);
+  });
+
   it('validates its options', () => {
     expect(() => parseOptions({ url: 'http://x' })).toThrow(/store redis: url: must match/);
     expect(() => parseOptions({ keyPrefx: 'x' })).toThrow(/keyPrefx: unknown key/);
+    expect(() => parseOptions({ sentinels: ['127.0.0.1:26379'] })).toThrow(/name: required with sentinels/);
+    expect(() => parseOptions({ leaseTtl: '30 seconds' })).toThrow(/leaseTtl/);
+    expect(parseOptions({ sentinels: ['10.0.0.1:26379'], name: 'mymaster', waitReplicas: 1 })).toMatchObject({ waitReplicas: 1 });
   });
 });
+
+/** Resolves once the primary reports a replica online (its first sync done). */
+async function inSync(primary: RedisProcess): Promise<void> {
+  const raw = new Redis(primary.url);
+  try {
+    const deadline = Date.now() + 10_000;
+    while (!/slave0:.*state=online/.test(await raw.info('replication'))) {
+      if (Date.now() > deadline) throw new Error('the replica did not sync');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    raw.disconnect();
+  }
+}
