@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { activeHandles, eventually, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { activeHandles, eventually, RecordingStore, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
 import { applyResult, healthChecker, parseOptions, type HealthChecker } from './index.js';
 
@@ -78,8 +78,8 @@ describe('health checker', () => {
     return run;
   };
   const withCheck = (id: string, type: 'http' | 'tcp', definition: CheckDefinition) => upsert(spec('web', { id, node: 'n1', nodeAddress: '127.0.0.1', checks: [{ type, definition }] }));
-  const statusOf = (r: Running, id: string): { status: string; output: string } => {
-    const c = r.store.instance({ node: 'n1', id })!.checks[0]!;
+  const statusOf = (r: Running, id: string, node = 'n1'): { status: string; output: string } => {
+    const c = r.store.instance({ node, id })!.checks[0]!;
     return { status: c.status, output: c.output };
   };
 
@@ -192,8 +192,28 @@ describe('health checker', () => {
     expect(health.stats().checks).toBe(1);
   });
 
+  it('runs every check only while it holds the election with scope: elected, and hands them over', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const store = new RecordingStore();
+    store.leadership.next(false);
+    health = healthChecker({ scope: 'elected' });
+    run = await runPlugins([health], { node: 'n1', store });
+    await store.apply([withCheck('mine', 'http', { http: srv.url, interval: '20ms' }), upsert(spec('web', { id: 'theirs', node: 'n2', nodeAddress: '10.0.0.2', checks: [{ type: 'http', definition: { http: srv.url, interval: '20ms' } }] }))]);
+    await new Promise((res) => setTimeout(res, 100));
+    expect(health.stats()).toMatchObject({ checks: 0, runs: 0 });
+    store.leadership.next(true);
+    await eventually(() => statusOf(run!, 'mine').status === 'passing' && statusOf(run!, 'theirs', 'n2').status === 'passing');
+    expect(health.stats().checks).toBe(2);
+    store.leadership.next(false);
+    expect(health.stats().checks).toBe(0);
+    const runs = health.stats().runs;
+    await new Promise((res) => setTimeout(res, 100));
+    expect(health.stats().runs).toBeLessThanOrEqual(runs + 2);
+  });
+
   it('validates its options', () => {
     expect(() => parseOptions({ concurrency: 0 })).toThrow('plugin health: concurrency: must be >= 1');
-    expect(() => parseOptions({ scope: 'some' })).toThrow(/scope: must be one of "all", "local"/);
+    expect(() => parseOptions({ scope: 'some' })).toThrow(/scope: must be one of "all", "local", "elected"/);
   });
 });

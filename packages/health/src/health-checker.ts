@@ -19,7 +19,14 @@ export const optionsSchema = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, description: 'Plugin name (default "health").' })),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Checks running at once at most (default 64).' })),
-    scope: Type.Optional(Type.Unsafe<'all' | 'local'>({ type: 'string', enum: ['all', 'local'], description: "Whose checks to run: every instance's (default) or only this node's." })),
+    scope: Type.Optional(
+      Type.Unsafe<'all' | 'local' | 'elected'>({
+        type: 'string',
+        enum: ['all', 'local', 'elected'],
+        description:
+          "Whose checks to run: every instance's (default); only this node's (each replica runs what was registered on it); or every instance's on the one replica that wins the election (replicas sharing a store).",
+      }),
+    ),
     defaultTimeout: Type.Optional(Type.String({ format: 'duration', description: 'Timeout of a check that sets none (default 10s, as Consul).' })),
   },
   { additionalProperties: false },
@@ -78,7 +85,11 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
     queue.shift()?.();
   };
 
-  const wanted = (i: ServiceInstance): Check[] => (opts.scope === 'local' && ctx && i.node !== ctx.node ? [] : i.checks.filter((c) => c.type !== 'ttl'));
+  // With scope "elected", only the replica holding the election runs checks.
+  let leading = opts.scope !== 'elected';
+  let leadership: Subscription | undefined;
+  const wanted = (i: ServiceInstance): Check[] =>
+    !leading || (opts.scope === 'local' && ctx && i.node !== ctx.node) ? [] : i.checks.filter((c) => c.type !== 'ttl');
 
   const stopRunner = (r: Runner): void => {
     r.stopped = true;
@@ -171,8 +182,18 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
     async start(c) {
       ctx = c;
       subscription = c.catalog.follow(onEvent);
+      if (opts.scope === 'elected') {
+        leadership = c.elect(opts.name ?? 'health').subscribe((lead) => {
+          if (lead === leading) return;
+          leading = lead;
+          c.logger.info({ leading }, leading ? 'won the health election: running every check' : 'another replica runs the checks');
+          if (leading) for (const i of c.catalog.allInstances()) ensure(i);
+          else for (const r of [...runners.values()]) stopRunner(r);
+        });
+      }
     },
     async stop() {
+      leadership?.unsubscribe();
       subscription?.unsubscribe();
       for (const r of [...runners.values()]) stopRunner(r);
       queue.splice(0).forEach((go) => go());
