@@ -4,13 +4,17 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type PluginCatalog } from '@signpost/core';
 import { agentCatalog } from '@signpost/agent';
-import { store as redisStore } from '@signpost/store-redis';
+import { edgeCatalog } from '@signpost/edge';
+import { registryCatalog } from '@signpost/registry';
 import { parseServicesFile } from '@signpost/source-static';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Every plugin package's config entry, whichever app composes it. */
-const everyPlugin: PluginCatalog = { stores: { ...agentCatalog.stores, redis: redisStore }, plugins: agentCatalog.plugins };
+const everyPlugin: PluginCatalog = {
+  stores: { ...agentCatalog.stores, ...registryCatalog.stores, ...edgeCatalog.stores },
+  plugins: { ...agentCatalog.plugins, ...registryCatalog.plugins, ...edgeCatalog.plugins },
+};
 const SECTIONS = ['Description', 'Options', 'Examples', 'Metrics'];
 
 function readmes(): Array<{ name: string; file: string; plugin: boolean }> {
