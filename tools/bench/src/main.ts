@@ -6,6 +6,7 @@ import { dnsScenario } from './scenarios/dns.js';
 import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
 import { proxyScenario } from './scenarios/proxy.js';
+import { redisScenario } from './scenarios/redis.js';
 import { storeScenario } from './scenarios/store.js';
 
 /** Scenarios by name; later issues add theirs here. */
@@ -15,6 +16,7 @@ const scenarios: Record<string, (opts: { scale: number }) => Promise<ScenarioRes
   http: httpScenario,
   health: healthScenario,
   proxy: proxyScenario,
+  redis: redisScenario,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [--scale <n>] [--out <dir>]
