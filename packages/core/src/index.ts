@@ -15,3 +15,4 @@ export * from './logger.js';
 export * from './backoff.js';
 export { Type, type Static, type TSchema } from '@sinclair/typebox';
 export * from './listen.js';
+export * from './watch-file.js';

@@ -1,9 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { basename, dirname, resolve } from 'node:path';
-import { watch } from 'node:fs';
-import { debounceTime, Observable, Subject } from 'rxjs';
+import { resolve } from 'node:path';
+import { concatMap, type Observable } from 'rxjs';
 import {
   parseDuration,
+  watchFile,
   Type,
   validate,
   type Logger,
@@ -53,68 +52,38 @@ export function staticSource(options: StaticSourceOptions): SourcePlugin {
     },
     events() {
       if (!ctx) throw new Error('static source: events() before start()');
-      return watchFile(file, debounceMs, ctx.logger);
+      return servicesFrom(file, debounceMs, ctx.logger);
     },
   };
 }
 
-function watchFile(file: string, debounceMs: number, log: Logger): Observable<SourceEvent> {
-  return new Observable<SourceEvent>((subscriber) => {
-    let lastError = '';
-    let loaded = false;
-    let closed = false;
-    let generation = 0;
-
-    const load = async (): Promise<void> => {
-      const mine = ++generation;
-      let text: string;
-      try {
-        text = await readFile(file, 'utf8');
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        report(`${file}: ${code === 'ENOENT' ? 'file not found' : (err as Error).message}`);
-        return;
+function servicesFrom(file: string, debounceMs: number, log: Logger): Observable<SourceEvent> {
+  let lastError = '';
+  let loaded = false;
+  // One line per distinct problem, not one per save.
+  const report = (message: string): void => {
+    if (message === lastError) return;
+    lastError = message;
+    log.error({ file, error: message }, loaded ? 'services file rejected; the last good version stays in effect' : 'services file rejected; nothing registered from it yet');
+  };
+  return watchFile(file, debounceMs).pipe(
+    concatMap((read): SourceEvent[] => {
+      if ('error' in read) {
+        report(read.error);
+        return [];
       }
-      if (closed || mine !== generation) return; // a newer load is under way
       try {
-        const instances = parseServicesFile(text, file);
+        const instances = parseServicesFile(read.text, file);
         if (lastError || !loaded) log.info({ file, instances: instances.length }, loaded ? 'services file is good again; applied' : 'services file loaded');
         lastError = '';
         loaded = true;
-        subscriber.next({ type: 'reset', instances });
+        return [{ type: 'reset', instances }];
       } catch (err) {
         report((err as Error).message);
+        return [];
       }
-    };
-
-    const report = (message: string): void => {
-      if (closed || message === lastError) return; // one line per distinct problem, not one per save
-      lastError = message;
-      log.error({ file, error: message }, loaded ? 'services file rejected; the last good version stays in effect' : 'services file rejected; nothing registered from it yet');
-    };
-
-    // Watching the directory (not the file) survives editors and tools that
-    // replace the file by rename, and sees a deleted file come back. Plain
-    // fs.watch, not chokidar: chokidar reported one change for a burst of 50
-    // writes, and the last version of the file was never loaded.
-    const changes = new Subject<void>();
-    const sub = changes.pipe(debounceTime(debounceMs)).subscribe(() => void load());
-    const target = basename(file);
-    const watcher = watch(dirname(file), { persistent: true }, (_event, name) => {
-      if (name === null || name === target) changes.next();
-    });
-    // The directory itself went away: error the stream, so the registry restarts
-    // this source with backoff (and the last good set stays meanwhile).
-    watcher.on('error', (err: unknown) => subscriber.error(err));
-    void load();
-
-    return () => {
-      closed = true;
-      sub.unsubscribe();
-      changes.complete();
-      watcher.close();
-    };
-  });
+    }),
+  );
 }
 
 /** Config entry: `plugins: [{ plugin: static, path: ./services.yaml }]`. */
