@@ -1,0 +1,4 @@
+export { execSource, optionsSchema, parseOptions, plugin, type ExecSource, type ExecSourceOptions } from './exec-source.js';
+export { environment, parseJobsFile, registration, sameProcess, type Job, type Placement } from './jobs.js';
+export { parsePortRange, PortAllocator } from './ports.js';
+export type { SupervisorStats } from './supervisor.js';
