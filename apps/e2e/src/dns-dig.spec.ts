@@ -9,7 +9,7 @@ import { startAgent, type Agent } from '@signpost/agent';
 import type { DnsSink } from '@signpost/sink-dns';
 import { eventually, hasProgram, tempDir } from '@signpost/testing';
 
-const seedServices = fileURLToPath(new URL('../../agent/config/services.yaml', import.meta.url));
+const seedServices = fileURLToPath(new URL('../../agent/config/nomad-seed.yaml', import.meta.url));
 const exec = promisify(execFile);
 
 describe.skipIf(!hasProgram('dig', 'bind9-dnsutils'))('dig against the agent', () => {

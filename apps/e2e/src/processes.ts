@@ -60,3 +60,21 @@ export async function queryA(port: number, name: string, timeoutMs = 1000): Prom
     socket.close();
   }
 }
+
+/** SRV answers of one question over UDP: target port of each record. */
+export async function querySrvPorts(port: number, name: string, timeoutMs = 1000): Promise<number[]> {
+  const socket = createSocket('udp4');
+  try {
+    const reply = await new Promise<Buffer>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no DNS answer for ${name} from 127.0.0.1:${port} within ${timeoutMs} ms`)), timeoutMs);
+      socket.once('message', (msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      });
+      socket.send(dnsPacket.encode({ type: 'query', id: 9, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'SRV', name }] }), port, '127.0.0.1');
+    });
+    return (dnsPacket.decode(reply).answers ?? []).flatMap((a) => (a.type === 'SRV' ? [a.data.port] : [])).sort((x, y) => x - y);
+  } finally {
+    socket.close();
+  }
+}

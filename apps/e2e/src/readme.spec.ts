@@ -7,6 +7,7 @@ import { agentCatalog } from '@signpost/agent';
 import { edgeCatalog } from '@signpost/edge';
 import { registryCatalog } from '@signpost/registry';
 import { parseServicesFile } from '@signpost/source-static';
+import { parseJobsFile } from '@signpost/source-exec';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -56,6 +57,8 @@ describe('READMEs', () => {
     const env = { SIGNPOST_NODE: 'n1' };
     if (/^(services|service|nodes):/m.test(text)) {
       expect(() => parseServicesFile(text, 'example.yaml')).not.toThrow();
+    } else if (/^jobs:/m.test(text)) {
+      expect(() => parseJobsFile(text, 'jobs.yaml', root)).not.toThrow();
     } else if (/^(store|plugins):/m.test(text)) {
       expect(() => parseConfig(text, join(root, 'example.yaml'), everyPlugin, { env })).not.toThrow();
     } else {
