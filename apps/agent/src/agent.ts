@@ -5,13 +5,14 @@ import { plugin as dnsPlugin } from '@signpost/sink-dns';
 import { plugin as httpPlugin } from '@signpost/sink-http';
 import { plugin as proxyPlugin } from '@signpost/sink-proxy';
 import { plugin as execPlugin } from '@signpost/source-exec';
+import { plugin as nomadPlugin } from '@signpost/source-nomad';
 import { plugin as staticPlugin } from '@signpost/source-static';
 import { store as memoryStore } from '@signpost/store-memory';
 
 /** The plugins this app can build from config, by short name. */
 export const agentCatalog: PluginCatalog = {
   stores: { memory: memoryStore },
-  plugins: { static: staticPlugin, exec: execPlugin, dns: dnsPlugin, http: httpPlugin, health: healthPlugin, proxy: proxyPlugin },
+  plugins: { static: staticPlugin, nomad: nomadPlugin, exec: execPlugin, dns: dnsPlugin, http: httpPlugin, health: healthPlugin, proxy: proxyPlugin },
 };
 
 /** The configuration `npm start` uses when no `--config` is given. */

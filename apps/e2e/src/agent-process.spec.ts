@@ -58,7 +58,7 @@ describe('agent process', () => {
     const p = run(['--config', join(dir.path, 'agent.yaml')]);
     procs.push(p);
     expect(await p.exited).toBe(2);
-    expect(p.out.join('\n')).toContain(`${join(dir.path, 'agent.yaml')}:2:5: plugins[0].plugin: unknown plugin "nosuch" (this app knows: dns, exec, health, http, proxy, static)`);
+    expect(p.out.join('\n')).toContain(`${join(dir.path, 'agent.yaml')}:2:5: plugins[0].plugin: unknown plugin "nosuch" (this app knows: dns, exec, health, http, nomad, proxy, static)`);
     await dir.dispose();
   });
 });
