@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfigFile, type LoadedConfig, type PluginCatalog } from './config.js';
+import { ConfigError, type LoadedConfig, type PluginCatalog } from './config.js';
+import { loadAppConfig } from './packages.js';
 import { createLogger, type Logger } from './logger.js';
 import { createRegistry, type Registry } from './registry.js';
 
@@ -22,11 +23,13 @@ export interface StartAppOptions {
 }
 
 /**
- * Loads a config file against the plugins an app knows and runs the registry it
- * describes. Throws ConfigError, naming file, line and key, on a bad file.
+ * Loads a config file against the plugins an app knows, plus any it names by
+ * package (`plugin: "@acme/signpost-sink-webhook"`) or path, and runs the registry
+ * it describes. Throws ConfigError, naming file, line and key, on a bad file, a
+ * package that cannot be loaded or exports no plugin, or options it rejects.
  */
 export async function startApp(configFile: string, catalog: PluginCatalog, options: StartAppOptions = {}): Promise<App> {
-  const config = loadConfigFile(configFile, catalog, options.env ? { env: options.env } : {});
+  const config = await loadAppConfig(configFile, catalog, options.env ? { env: options.env } : {});
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   await mkdir(config.dataDir, { recursive: true });
   const registry = createRegistry({

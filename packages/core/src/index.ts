@@ -6,6 +6,7 @@ export * from './view.js';
 export * from './plan.js';
 export * from './registry.js';
 export * from './app.js';
+export * from './packages.js';
 export * from './config.js';
 export * from './normalize.js';
 export * from './health.js';

@@ -1,9 +1,12 @@
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { activeHandles, eventually, RecordingStore, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { activeHandles, describeSinkContract, eventually, RecordingStore, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
 import { applyResult, healthChecker, parseOptions, type HealthChecker } from './index.js';
+
+describeSinkContract('health', async () => ({ sink: healthChecker() }));
+
 
 describe('applyResult (Consul thresholds)', () => {
   const start = { status: 'critical' as HealthStatus, successes: 0, failures: 0 };

@@ -3,9 +3,12 @@ import { Resolver } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as dnsPacket from 'dns-packet';
-import { activeHandles, eventually, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { activeHandles, describeSinkContract, eventually, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import { dnsSink, type DnsSink } from './index.js';
 import type { Decoded } from './responder.spec.js';
+
+describeSinkContract('dns', async () => ({ sink: dnsSink({ listen: '127.0.0.1:0' }) }));
+
 
 const query = (id: number, name: string, type = 'A'): Buffer => dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: type as 'A', name }] });
 const framed = (msg: Buffer): Buffer => Buffer.concat([Buffer.from([msg.length >> 8, msg.length & 255]), msg]);

@@ -1,7 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
+import { describeSinkContract, RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
 import { httpSink, type HttpSink } from './index.js';
+
+describeSinkContract('http', async () => ({ sink: httpSink({ listen: '127.0.0.1:0' }) }));
+
 
 interface Res {
   status: number;

@@ -1,8 +1,11 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { checkStatus, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { checkStatus, describeSinkContract, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import { proxySink, type ProxySink } from './index.js';
+
+describeSinkContract('proxy', async () => ({ sink: proxySink({ entrypoints: { web: '127.0.0.1:0' } }) }));
+
 
 interface Backend {
   readonly name: string;

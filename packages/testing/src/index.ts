@@ -1,5 +1,6 @@
 export * from './store-contract.js';
 export * from './source-contract.js';
+export * from './sink-contract.js';
 export * from './harness.js';
 export * from './helpers.js';
 export * from './programs.js';
