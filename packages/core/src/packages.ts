@@ -8,6 +8,21 @@ import type { CatalogStore, Plugin, PluginModule } from './plugin.js';
 
 class NotFound extends Error {}
 
+/**
+ * A path to a file, or to a package's directory: the package is then resolved by
+ * its own name from inside it (Node's self-reference), so its `exports` apply.
+ */
+function resolvePath(target: string): string {
+  let pkg: { name?: string } | undefined;
+  try {
+    pkg = JSON.parse(readFileSync(join(target, 'package.json'), 'utf8')) as { name?: string };
+  } catch {
+    pkg = undefined;
+  }
+  const require = createRequire(join(target, 'noop.js'));
+  return pkg?.name ? require.resolve(pkg.name) : createRequire(join(dirname(target), 'noop.js')).resolve(target);
+}
+
 /** True for a value shaped as a PluginModule (what a plugin package exports). */
 export function isPluginModule(value: unknown): value is PluginModule<unknown, Plugin | CatalogStore> {
   const m = value as Partial<PluginModule> | undefined;
@@ -34,7 +49,7 @@ export async function importPluginModule(specifier: string, baseDir: string, kin
   // Next to the config file first (a deployment's own plugins), then where the app is installed.
   for (const from of isPath ? [baseDir] : [baseDir, process.cwd(), dirname(new URL(import.meta.url).pathname)]) {
     try {
-      path = createRequire(join(from, 'noop.js')).resolve(isPath ? resolve(baseDir, specifier) : specifier);
+      path = isPath ? resolvePath(resolve(baseDir, specifier)) : createRequire(join(from, 'noop.js')).resolve(specifier);
       break;
     } catch (err) {
       tried.push(from);
