@@ -6,14 +6,17 @@ import {
   validate,
   type Check,
   type CatalogEvent,
+  type HealthStatus,
   type Plugin,
   type PluginContext,
   type PluginModule,
   type ServiceInstance,
   type Static,
 } from '@signpost/core';
-import { httpProbe, httpRequestOptions, tcpProbe, type ProbeResult } from './probes.js';
-import { applyResult, type ThresholdState } from './thresholds.js';
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { ProbeEngine, type EngineStats, type ProbeSpec } from './engine.js';
+import type { FromWorker, ToWorker } from './probe-worker.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -28,6 +31,12 @@ export const optionsSchema = Type.Object(
       }),
     ),
     defaultTimeout: Type.Optional(Type.String({ format: 'duration', description: 'Timeout of a check that sets none (default 10s, as Consul).' })),
+    workerNice: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 19, description: 'Scheduling niceness of the probe thread relative to the agent (default 5): DNS and HTTP answers come first when the CPU is short.' }),
+    ),
+    thread: Type.Optional(
+      Type.Unsafe<'worker' | 'main'>({ type: 'string', enum: ['worker', 'main'], description: 'Where probes run: a worker thread (default), or the main thread.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -47,14 +56,66 @@ interface Runner {
   readonly node: string;
   readonly checkId: string;
   readonly check: Check;
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  /** HTTP request options, prepared once. */
-  readonly prepared: ReturnType<typeof httpRequestOptions> | undefined;
-  state: ThresholdState;
-  timer: NodeJS.Timeout | undefined;
-  readonly abort: AbortController;
-  stopped: boolean;
+  /** What the engine was last told the catalog holds. */
+  status: string;
+  output: string;
+}
+
+/** Where the probes run: a worker thread (the default), or this thread. */
+interface Executor {
+  add(spec: ProbeSpec): void;
+  observe(key: string, status: HealthStatus, output: string): void;
+  remove(key: string): void;
+  stop(): Promise<void>;
+  stats(): EngineStats;
+}
+
+function inlineExecutor(concurrency: number, report: (key: string, status: HealthStatus, output: string) => void): Executor {
+  const engine = new ProbeEngine(concurrency, report);
+  return {
+    add: (spec) => engine.add(spec),
+    observe: (key, status, output) => engine.observe(key, status, output),
+    remove: (key) => engine.remove(key),
+    stop: () => engine.stop(),
+    stats: () => engine.stats(),
+  };
+}
+
+/**
+ * The compiled worker script. From the built package it sits beside this file; when
+ * this file runs from its TypeScript source (tests), the build's copy is used.
+ */
+function workerScript(): URL | undefined {
+  const here = new URL(import.meta.url);
+  const url = here.pathname.endsWith('.ts') ? new URL('../dist/probe-worker.js', here) : new URL('./probe-worker.js', here);
+  return existsSync(url) ? url : undefined;
+}
+
+function workerExecutor(script: URL, concurrency: number, nice: number, report: (key: string, status: HealthStatus, output: string) => void): Executor {
+  const worker = new Worker(script, { workerData: { concurrency, nice } });
+  let stats: EngineStats = { running: 0, runs: 0 };
+  let stopped: (() => void) | undefined;
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  worker.on('message', (m: FromWorker) => {
+    if (m.op === 'result') report(m.key, m.status, m.output);
+    else if (m.op === 'stats') stats = { running: m.running, runs: m.runs };
+    else if (m.op === 'stopped') stopped?.();
+  });
+  const send = (m: ToWorker): void => worker.postMessage(m);
+  return {
+    add: (spec) => send({ op: 'add', spec }),
+    observe: (key, status, output) => send({ op: 'observe', key, status, output }),
+    remove: (key) => send({ op: 'remove', key }),
+    async stop() {
+      const done = new Promise<void>((resolve) => (stopped = resolve));
+      send({ op: 'stop' });
+      // In-flight probes are aborted; give the worker a moment to say so, then end it either way.
+      await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
+      await worker.terminate();
+      await exited;
+    },
+    stats: () => stats,
+  };
 }
 
 /**
@@ -64,6 +125,10 @@ interface Runner {
  * A result is written only when the status or output changes, so a stable fleet
  * writes nothing and wakes no watcher. TTL checks are kept by whoever receives
  * their updates (the HTTP API).
+ *
+ * The probes run on a worker thread (`thread: worker`, the default): thousands of
+ * connections a second then cost the thread that answers DNS nothing but the
+ * results that changed.
  */
 export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker {
   const opts = parseOptions(options);
@@ -72,18 +137,8 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
   const runners = new Map<string, Runner>();
   let ctx: PluginContext | undefined;
   let subscription: Subscription | undefined;
-  let running = 0;
-  let runs = 0;
+  let executor: Executor | undefined;
   let writes = 0;
-  const queue: Array<() => void> = [];
-  const inflight = new Set<Promise<void>>();
-
-  const acquire = (): Promise<void> =>
-    running < concurrency ? (running++, Promise.resolve()) : new Promise<void>((resolve) => queue.push(() => (running++, resolve())));
-  const release = (): void => {
-    running--;
-    queue.shift()?.();
-  };
 
   // With scope "elected", only the replica holding the election runs checks.
   let leading = opts.scope !== 'elected';
@@ -91,66 +146,49 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
   const wanted = (i: ServiceInstance): Check[] =>
     !leading || (opts.scope === 'local' && ctx && i.node !== ctx.node) ? [] : i.checks.filter((c) => c.type !== 'ttl');
 
-  const stopRunner = (r: Runner): void => {
-    r.stopped = true;
-    clearTimeout(r.timer);
-    r.abort.abort();
-    runners.delete(r.key);
-  };
-
-  const schedule = (r: Runner, delayMs: number): void => {
-    if (r.stopped) return;
-    r.timer = setTimeout(() => {
-      const run = execute(r).finally(() => {
-        inflight.delete(run);
-        schedule(r, r.intervalMs);
-      });
-      inflight.add(run);
-    }, delayMs);
-  };
-
-  const execute = async (r: Runner): Promise<void> => {
-    await acquire();
-    let result: ProbeResult;
-    try {
-      if (r.stopped) return;
-      runs++;
-      result = r.check.type === 'http' ? await httpProbe(r.check.definition, r.timeoutMs, r.abort.signal, r.prepared) : await tcpProbe(r.check.definition, r.timeoutMs, r.abort.signal);
-    } finally {
-      release();
-    }
-    if (r.stopped || !ctx) return;
-    r.state = applyResult(r.state, result.status, r.check.definition);
-    const current = ctx.catalog.instanceByCheck(r.node, r.checkId)?.checks.find((c) => c.id === r.checkId);
-    if (!current || (current.status === r.state.status && current.output === result.output)) return;
+  const report = (key: string, status: HealthStatus, output: string): void => {
+    const r = runners.get(key);
+    const c = ctx;
+    if (!r || !c) return;
+    const current = c.catalog.instanceByCheck(r.node, r.checkId)?.checks.find((x) => x.id === r.checkId);
+    if (!current || (current.status === status && current.output === output)) return;
     writes++;
-    await ctx.publish([{ type: 'checkStatus', node: r.node, checkId: r.checkId, status: r.state.status, output: result.output }]).catch((err: unknown) => {
-      ctx?.logger.warn({ err, check: r.checkId, node: r.node }, 'could not record a check result');
+    c.publish([{ type: 'checkStatus', node: r.node, checkId: r.checkId, status, output }]).catch((err: unknown) => {
+      c.logger.warn({ err, check: r.checkId, node: r.node }, 'could not record a check result');
     });
+  };
+
+  const stopRunner = (r: Runner): void => {
+    runners.delete(r.key);
+    executor?.remove(r.key);
   };
 
   const ensure = (i: ServiceInstance): void => {
     for (const check of wanted(i)) {
       const key = `${i.node}\u0000${check.id}`;
       const existing = runners.get(key);
-      if (existing && sameDefinition(existing.check, check)) continue;
+      if (existing && sameDefinition(existing.check, check)) {
+        // The catalog moved (our result landed, or someone else wrote it): the engine compares against this.
+        if (existing.status !== check.status || existing.output !== check.output) {
+          existing.status = check.status;
+          existing.output = check.output;
+          executor?.observe(key, check.status, check.output);
+        }
+        continue;
+      }
       if (existing) stopRunner(existing);
       const intervalMs = parseDuration(check.definition.interval ?? '10s');
-      const r: Runner = {
+      runners.set(key, { key, node: i.node, checkId: check.id, check, status: check.status, output: check.output });
+      executor?.add({
         key,
-        node: i.node,
-        checkId: check.id,
-        check,
+        type: check.type === 'http' ? 'http' : 'tcp',
+        definition: check.definition,
         intervalMs,
         timeoutMs: check.definition.timeout ? parseDuration(check.definition.timeout) : Math.min(defaultTimeoutMs, intervalMs),
-        prepared: check.type === 'http' ? httpRequestOptions(check.definition) : undefined,
-        state: { status: check.status, successes: 0, failures: 0 },
-        timer: undefined,
-        abort: new AbortController(),
-        stopped: false,
-      };
-      runners.set(key, r);
-      schedule(r, Math.random() * intervalMs);
+        firstDelayMs: Math.random() * intervalMs,
+        status: check.status,
+        output: check.output,
+      });
     }
   };
 
@@ -181,6 +219,9 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
     name: opts.name ?? 'health',
     async start(c) {
       ctx = c;
+      const script = (opts.thread ?? 'worker') === 'worker' ? workerScript() : undefined;
+      if ((opts.thread ?? 'worker') === 'worker' && !script) c.logger.warn('the probe worker script is not built; running checks on the main thread');
+      executor = script ? workerExecutor(script, concurrency, opts.workerNice ?? 5, report) : inlineExecutor(concurrency, report);
       subscription = c.catalog.follow(onEvent);
       if (opts.scope === 'elected') {
         leadership = c.elect(opts.name ?? 'health').subscribe((lead) => {
@@ -195,12 +236,15 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
     async stop() {
       leadership?.unsubscribe();
       subscription?.unsubscribe();
-      for (const r of [...runners.values()]) stopRunner(r);
-      queue.splice(0).forEach((go) => go());
-      await Promise.allSettled([...inflight]);
+      runners.clear();
+      await executor?.stop();
+      executor = undefined;
       ctx = undefined;
     },
-    stats: () => ({ checks: runners.size, running, runs, writes }),
+    stats: () => {
+      const e = executor?.stats() ?? { running: 0, runs: 0 };
+      return { checks: runners.size, running: e.running, runs: e.runs, writes };
+    },
   };
 }
 
