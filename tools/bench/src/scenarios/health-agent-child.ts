@@ -23,12 +23,15 @@ const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
 let cpu = process.cpuUsage();
 let runs = health.stats().runs;
+let writes = health.stats().writes;
 setInterval(() => {
   const used = process.cpuUsage(cpu);
   cpu = process.cpuUsage();
   const now = health.stats().runs;
-  process.stdout.write(`${JSON.stringify({ cpuMs: (used.user + used.system) / 1000, runs: now - runs, loopP99Ms: delay.percentile(99) / 1e6 })}\n`);
+  const wrote = health.stats().writes;
+  process.stdout.write(`${JSON.stringify({ cpuMs: (used.user + used.system) / 1000, runs: now - runs, writes: wrote - writes, loopP99Ms: delay.percentile(99) / 1e6 })}\n`);
   runs = now;
+  writes = wrote;
   delay.reset();
 }, 1000).unref();
 process.stdout.write(`ready ${dns.address()!.port}\n`);
