@@ -78,6 +78,12 @@ export async function startSentinel(options: SentinelOptions): Promise<RedisProc
   return launch(port, [file, '--sentinel'], dir);
 }
 
+// A test that times out or a worker that exits early must not leave servers behind.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 async function launch(port: number, args: readonly string[], dir: { path: string; dispose(): Promise<void> }): Promise<RedisProcess> {
   const binary = which('redis-server');
   if (!binary) throw new Error('redis-server is not on PATH (apt-get install redis-server)');
@@ -86,7 +92,13 @@ async function launch(port: number, args: readonly string[], dir: { path: string
   const run = async (): Promise<void> => {
     const c = spawn(binary, args, { stdio: 'ignore' });
     child = c;
-    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    live.add(c);
+    exited = new Promise<void>((resolve) =>
+      c.once('exit', () => {
+        live.delete(c);
+        resolve();
+      }),
+    );
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (await ping(port)) break;
