@@ -159,6 +159,15 @@ describe('nomad source against a protocol double', () => {
     await eventually(() => run!.store.instances('example-cache-redis').length === 2, 5000, 'the list once allowed');
   });
 
+  it('follows every namespace with namespace "*", asking for each service in its own namespace', async () => {
+    nomad.register(another('prod-1', { ServiceName: 'api', Namespace: 'prod' }), false);
+    await start({ namespace: '*' });
+    await eventually(() => run!.store.services().size === 2, 3000, 'both namespaces');
+    expect(run!.store.instances('api')[0]!.meta['nomad-namespace']).toBe('prod');
+    expect(nomad.requests.find((r) => r.path === '/v1/service/api')!.query.get('namespace')).toBe('prod');
+    expect(nomad.requests.find((r) => r.path === '/v1/event/stream')!.query.get('namespace')).toBe('*');
+  });
+
   it('follows only the services and tags it is told to', async () => {
     nomad.register(another('web-1', { ServiceName: 'web', Tags: ['public'] }), false);
     nomad.register(another('api-1', { ServiceName: 'api', Tags: ['internal'] }), false);
