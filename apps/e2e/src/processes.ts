@@ -38,8 +38,8 @@ export function startApp(main: string, args: readonly string[], env: Readonly<Re
   };
 }
 
-/** One DNS question over UDP: the answer's rcode and A records (addresses). */
-export async function queryA(port: number, name: string, timeoutMs = 1000): Promise<{ rcode: string; addresses: string[] }> {
+/** One DNS question over UDP to 127.0.0.1:`port`; the decoded answer. */
+async function ask(port: number, name: string, type: 'A' | 'SRV', timeoutMs: number): Promise<ReturnType<typeof dnsPacket.decode> & { rcode?: string }> {
   const socket = createSocket('udp4');
   try {
     const reply = await new Promise<Buffer>((resolve, reject) => {
@@ -48,33 +48,23 @@ export async function queryA(port: number, name: string, timeoutMs = 1000): Prom
         clearTimeout(timer);
         resolve(msg);
       });
-      socket.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), port, '127.0.0.1');
+      socket.send(dnsPacket.encode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name }] }), port, '127.0.0.1');
     });
     // dns-packet decodes the rcode, which its types leave out.
-    const packet = dnsPacket.decode(reply) as ReturnType<typeof dnsPacket.decode> & { rcode?: string };
-    return {
-      rcode: packet.rcode ?? 'NOERROR',
-      addresses: (packet.answers ?? []).flatMap((a) => (a.type === 'A' ? [a.data] : [])),
-    };
+    return dnsPacket.decode(reply);
   } finally {
     socket.close();
   }
 }
 
-/** SRV answers of one question over UDP: target port of each record. */
+/** One A question: the answer's rcode and addresses. */
+export async function queryA(port: number, name: string, timeoutMs = 1000): Promise<{ rcode: string; addresses: string[] }> {
+  const packet = await ask(port, name, 'A', timeoutMs);
+  return { rcode: packet.rcode ?? 'NOERROR', addresses: (packet.answers ?? []).flatMap((a) => (a.type === 'A' ? [a.data] : [])) };
+}
+
+/** One SRV question: the target port of each record, sorted. */
 export async function querySrvPorts(port: number, name: string, timeoutMs = 1000): Promise<number[]> {
-  const socket = createSocket('udp4');
-  try {
-    const reply = await new Promise<Buffer>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no DNS answer for ${name} from 127.0.0.1:${port} within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('message', (msg) => {
-        clearTimeout(timer);
-        resolve(msg);
-      });
-      socket.send(dnsPacket.encode({ type: 'query', id: 9, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'SRV', name }] }), port, '127.0.0.1');
-    });
-    return (dnsPacket.decode(reply).answers ?? []).flatMap((a) => (a.type === 'SRV' ? [a.data.port] : [])).sort((x, y) => x - y);
-  } finally {
-    socket.close();
-  }
+  const packet = await ask(port, name, 'SRV', timeoutMs);
+  return (packet.answers ?? []).flatMap((a) => (a.type === 'SRV' ? [a.data.port] : [])).sort((x, y) => x - y);
 }

@@ -70,16 +70,20 @@ export interface LoadOptions {
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** Reads, interpolates, validates and builds an app config file. Throws ConfigError. */
-export function loadConfigFile(file: string, catalog: PluginCatalog, options: LoadOptions = {}): LoadedConfig {
+/** Reads a config file's text, or throws a ConfigError naming it. Returns its absolute path too. */
+export function readConfigFile(file: string): { path: string; text: string } {
   const path = resolve(file);
-  let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    return { path, text: readFileSync(path, 'utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new ConfigError(path, [{ path: [], message: code === 'ENOENT' ? 'file not found' : `cannot read: ${(err as Error).message}` }]);
   }
+}
+
+/** Reads, interpolates, validates and builds an app config file. Throws ConfigError. */
+export function loadConfigFile(file: string, catalog: PluginCatalog, options: LoadOptions = {}): LoadedConfig {
+  const { path, text } = readConfigFile(file);
   return parseConfig(text, path, catalog, options);
 }
 

@@ -2,8 +2,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, readYaml, type ConfigIssue, type LoadedConfig, type LoadOptions, type PluginCatalog } from './config.js';
-import { parseConfig } from './config.js';
+import { ConfigError, parseConfig, readConfigFile, readYaml, type ConfigIssue, type LoadedConfig, type LoadOptions, type PluginCatalog } from './config.js';
 import type { CatalogStore, Plugin, PluginModule } from './plugin.js';
 
 class NotFound extends Error {}
@@ -122,13 +121,6 @@ function looksLikePackage(spec: string): boolean {
 
 /** As loadConfigFile, also loading plugins the config names by package or path. */
 export async function loadAppConfig(file: string, catalog: PluginCatalog, options: LoadOptions = {}): Promise<LoadedConfig> {
-  const path = resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(path, [{ path: [], message: code === 'ENOENT' ? 'file not found' : `cannot read: ${(err as Error).message}` }]);
-  }
+  const { path, text } = readConfigFile(file);
   return parseConfig(text, path, await withPackagePlugins(path, text, catalog, options), options);
 }

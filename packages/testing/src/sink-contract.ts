@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Plugin, StoreEntry } from '@signpost/core';
 import { activeHandles } from './helpers.js';
-import { eventually, spec, upsert } from './store-contract.js';
+import { eventually, handlesReleased, spec, upsert } from './store-contract.js';
 import { RecordingStore, runPlugins } from './harness.js';
 
 export interface SinkContractSetup {
@@ -63,11 +63,7 @@ export function describeSinkContract(name: string, setup: () => Promise<SinkCont
       await run.registry.flush();
       await run.stop();
       await s.dispose?.();
-      await eventually(
-        () => Object.entries(activeHandles()).every(([kind, n]) => kind === 'TTYWrap' || n <= (before[kind] ?? 0)),
-        3000,
-        `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(activeHandles())})`,
-      );
+      await handlesReleased(before);
     });
   });
 }

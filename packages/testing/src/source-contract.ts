@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SourcePlugin } from '@signpost/core';
 import { activeHandles } from './helpers.js';
-import { eventually } from './store-contract.js';
+import { eventually, handlesReleased } from './store-contract.js';
 import { runPlugins } from './harness.js';
 
 export interface SourceContractSetup {
@@ -62,11 +62,7 @@ export function describeSourceContract(name: string, setup: () => Promise<Source
       await eventually(() => run.store.ownedBy(s.source.name).size === s.expectedInstances, 5000, 'the state');
       await run.stop();
       await s.dispose?.();
-      await eventually(
-        () => Object.entries(activeHandles()).every(([kind, n]) => kind === 'TTYWrap' || n <= (before[kind] ?? 0)),
-        3000,
-        `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(activeHandles())})`,
-      );
+      await handlesReleased(before);
     });
   });
 }

@@ -11,6 +11,7 @@ import {
   type StoreEntry,
 } from '@signpost/core';
 import { silentLogger } from '@signpost/core';
+import { activeHandles } from './helpers.js';
 
 const DEFAULTS = { node: 'node-a', nodeAddress: '10.0.0.1', datacenter: 'dc1' };
 
@@ -51,6 +52,15 @@ export async function eventually(predicate: () => boolean | Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, sync ? 2 : 20));
   }
+}
+
+/** Waits until no kind of live handle outnumbers `before` (a terminal's TTY aside): a stop() released what it took. */
+export async function handlesReleased(before: Record<string, number>, timeoutMs = 3000): Promise<void> {
+  await eventually(
+    () => Object.entries(activeHandles()).every(([kind, n]) => kind === 'TTYWrap' || n <= (before[kind] ?? 0)),
+    timeoutMs,
+    `handles back to ${JSON.stringify(before)} (now ${JSON.stringify(activeHandles())})`,
+  );
 }
 
 export interface StoreContractOptions {
