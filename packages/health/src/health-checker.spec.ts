@@ -147,7 +147,8 @@ describe('health checker', () => {
     const srv = await flakyServer();
     cleanups.push(srv.close);
     const r = await start();
-    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '20ms' }), withCheck('w2', 'http', { http: srv.url, interval: '20ms' })]);
+    // A generous timeout: on a loaded machine a 20 ms one (the interval's) would flap the checks.
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '20ms', timeout: '2s' }), withCheck('w2', 'http', { http: srv.url, interval: '20ms', timeout: '2s' })]);
     await eventually(() => statusOf(r, 'w1').status === 'passing' && statusOf(r, 'w2').status === 'passing');
     const index = r.store.index;
     const runsBefore = health.stats().runs;
