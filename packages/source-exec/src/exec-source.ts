@@ -44,8 +44,6 @@ export interface ExecSource extends SourcePlugin {
   stats(): SupervisorStats;
   /** Process ids running now. */
   pids(): number[];
-  /** Resolves once the jobs file as it is now has been applied (or rejected). */
-  settled(): Promise<void>;
 }
 
 /**
@@ -120,10 +118,6 @@ export function execSource(options: ExecSourceOptions): ExecSource {
     },
     stats: () => supervisor?.stats() ?? { running: 0, starts: 0, restarts: 0 },
     pids: () => supervisor?.pids() ?? [],
-    settled: async () => {
-      await new Promise((r) => setTimeout(r, parseDuration(opts.debounce ?? '100ms') + 50));
-      await applying;
-    },
   };
 }
 
