@@ -1,7 +1,7 @@
 // An agent (memory store, static source, DNS sink, and the health checker when
 // asked) in its own process, reporting once a second: CPU used, checks run and
-// event-loop delay p99 since the last report.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+// event-loop delay p99 and major GCs on its main thread since the last report.
+import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createRegistry, silentLogger, type Plugin } from '@signpost/core';
 import { healthChecker } from '@signpost/health';
 import { dnsSink } from '@signpost/sink-dns';
@@ -21,6 +21,10 @@ await registry.start();
 await loaded;
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
+let majorGcs = 0;
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs++;
+}).observe({ entryTypes: ['gc'] });
 let cpu = process.cpuUsage();
 let runs = health.stats().runs;
 let writes = health.stats().writes;
@@ -29,7 +33,8 @@ setInterval(() => {
   cpu = process.cpuUsage();
   const now = health.stats().runs;
   const wrote = health.stats().writes;
-  process.stdout.write(`${JSON.stringify({ cpuMs: (used.user + used.system) / 1000, runs: now - runs, writes: wrote - writes, loopP99Ms: delay.percentile(99) / 1e6 })}\n`);
+  process.stdout.write(`${JSON.stringify({ cpuMs: (used.user + used.system) / 1000, runs: now - runs, writes: wrote - writes, loopP99Ms: delay.percentile(99) / 1e6, majorGcs })}\n`);
+  majorGcs = 0;
   runs = now;
   writes = wrote;
   delay.reset();
