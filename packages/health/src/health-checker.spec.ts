@@ -241,4 +241,11 @@ describe('health checker', () => {
     expect(() => parseOptions({ concurrency: 0 })).toThrow('plugin health: concurrency: must be >= 1');
     expect(() => parseOptions({ scope: 'some' })).toThrow(/scope: must be one of "all", "local", "elected"/);
   });
+
+  it('points routing keys to the sinks that hand instances out', () => {
+    for (const key of ['includeWarning', 'onlyPassing']) {
+      expect(() => parseOptions({ [key]: false })).toThrow(`plugin health: ${key}: unknown key (what counts as routable is set where instances are handed out: the proxy sink's includeWarning`);
+    }
+    expect(() => parseOptions({ includeWarnings: true })).toThrow(/^plugin health: includeWarnings: unknown key$/);
+  });
 });

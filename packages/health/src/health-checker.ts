@@ -4,6 +4,7 @@ import {
   parseDuration,
   Type,
   validate,
+  ValidationError,
   type Check,
   type CatalogEvent,
   type HealthStatus,
@@ -42,8 +43,24 @@ export const optionsSchema = Type.Object(
 );
 export type HealthCheckerOptions = Static<typeof optionsSchema>;
 
+// What counts as routable is decided where instances are handed out, as in Consul (DNS
+// `only_passing`, `?passing` on the health endpoints) and Traefik (`strictChecks` per
+// provider): a checker that marked instances "routable" would need every sink to ask it.
+// So the keys an operator may look for here point to where they live.
+const ROUTING_HINT = "what counts as routable is set where instances are handed out: the proxy sink's includeWarning, the DNS sink's onlyPassing, ?passing on the HTTP API";
+const ROUTING_KEYS = new Set(['includeWarning', 'onlyPassing']);
+
 export function parseOptions(input: unknown): HealthCheckerOptions {
-  return validate(optionsSchema, input ?? {}, 'plugin health');
+  try {
+    return validate(optionsSchema, input ?? {}, 'plugin health');
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    const misplaced = (path: readonly (string | number)[]): boolean => path.length === 1 && ROUTING_KEYS.has(String(path[0]));
+    throw new ValidationError(
+      err.where,
+      err.issues.map((issue) => (misplaced(issue.path) ? { path: issue.path, message: `${issue.message} (${ROUTING_HINT})` } : issue)),
+    );
+  }
 }
 
 export interface HealthChecker extends Plugin {
