@@ -28,3 +28,12 @@ export function activeHandles(): Record<string, number> {
   for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
   return counts;
 }
+
+/**
+ * A repeatable stand-in for `Math.random` (Park–Miller), so a test that spreads
+ * things at random sees the same spread on every run. `seed` is a positive integer.
+ */
+export function seededRandom(seed: number): () => number {
+  let state = Math.max(1, Math.floor(seed) % 2147483647);
+  return () => (state = (state * 48271) % 2147483647) / 2147483647;
+}
