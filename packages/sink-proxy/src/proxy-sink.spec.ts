@@ -82,14 +82,15 @@ describe('proxy sink', () => {
     await new Promise<void>((r) => c.server.close(() => r()));
   });
 
-  it('removes the route within 50 ms of a deregistration', async () => {
+  // Untimed on purpose (a wall-clock bound fails on a loaded CI machine): the request sent
+  // the moment the store has the removal, with the backend still up, must already miss.
+  // A table rebuilt on a timer or a debounce, however short, serves it 'd' instead.
+  it('removes the route as soon as the store has the deregistration', async () => {
     const d = await backend('d');
     await run.store.apply([upsert(spec('brief', { id: 'd1', nodeAddress: '127.0.0.1', port: d.port, tags: ['traefik.enable=true', 'traefik.http.routers.d.rule=Path(`/brief`)'] }))]);
     expect((await get('/brief')).text).toBe('d');
-    const t0 = performance.now();
     await run.store.apply([remove('src-a', 'node-a', 'd1')]);
     const status = (await get('/brief')).status;
-    expect(performance.now() - t0).toBeLessThan(50);
     expect(status).toBe(404);
     await new Promise<void>((r) => d.server.close(() => r()));
   });
