@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { hasProgram } from '@signpost/testing';
 import { healthScenario } from './scenarios/health.js';
 
 // Shape only, at a tiny scale: the figures are printed by `npm run bench -- health`.
-describe('bench: health scenario', () => {
+describe.skipIf(!hasProgram('nginx', 'nginx-light'))('bench: health scenario', () => {
   it('measures DNS latency with and without a checked fleet', async () => {
     const result = await healthScenario({ scale: 0.05 });
     const byName = new Map(result.metrics.map((m) => [m.name, m.value]));

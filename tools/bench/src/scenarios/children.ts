@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, which } from '@signpost/testing';
 
 /** A child that prints `ready <port>` when it serves. */
 export interface Endpoint {
@@ -44,4 +47,41 @@ export async function stopChildren(children: ChildProcess[]): Promise<void> {
         }),
     ),
   );
+}
+
+/**
+ * nginx (one worker, in the foreground) pinned to `core`, its files in `dir`, serving
+ * `http` (the lines of its http block, given the port it listens on); ready once `/`
+ * answers 2xx.
+ */
+export async function startNginx(children: ChildProcess[], dir: string, core: number, http: (port: number) => string[]): Promise<Endpoint> {
+  const port = await freePort();
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(
+    conf,
+    [
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${join(dir, 'nginx.pid')};`,
+      'error_log stderr error;',
+      'events { worker_connections 4096; }',
+      'http {',
+      '  access_log off;',
+      `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
+      ...http(port).map((line) => `  ${line}`),
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('taskset', ['-c', String(core), which('nginx')!, '-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  for (let n = 0; n < 50; n++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`);
+      if (res.ok) return { port, child };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('nginx did not start');
 }

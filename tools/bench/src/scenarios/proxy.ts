@@ -1,11 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, which } from '@signpost/testing';
+import { which } from '@signpost/testing';
 import type { Metric, ScenarioResult } from '../report.js';
-import { script, startChild, stopChildren, type Endpoint } from './children.js';
+import { script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
 
 export interface ProxyScenarioOptions {
   /** 1 = 10 s per wrk run. */
@@ -40,7 +40,10 @@ export async function proxyScenario(options: ProxyScenarioOptions = {}): Promise
     results['signpost'] = await wrk(ours.port, seconds);
     await stop(ours);
 
-    const nginx = await startNginx(children, dir, backend.port);
+    const nginx = await startNginx(children, dir, 1, (port) => [
+      `upstream backend { server 127.0.0.1:${backend.port}; keepalive 64; }`,
+      `server { listen 127.0.0.1:${port}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+    ]);
     results['nginx'] = await wrk(nginx.port, seconds);
 
     for (const [name, r] of Object.entries(results)) {
@@ -66,39 +69,6 @@ async function stop(e: Endpoint): Promise<void> {
     e.child.once('exit', () => resolve());
     e.child.kill('SIGTERM');
   });
-}
-
-async function startNginx(children: ChildProcess[], dir: string, backendPort: number): Promise<Endpoint> {
-  const port = await freePort();
-  const conf = join(dir, 'nginx.conf');
-  await writeFile(
-    conf,
-    [
-      'worker_processes 1;',
-      'daemon off;',
-      `pid ${join(dir, 'nginx.pid')};`,
-      'error_log stderr error;',
-      'events { worker_connections 1024; }',
-      'http {',
-      '  access_log off;',
-      `  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`,
-      `  upstream backend { server 127.0.0.1:${backendPort}; keepalive 64; }`,
-      `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
-      '}',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('taskset', ['-c', '1', which('nginx')!, '-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  for (let n = 0; n < 50; n++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/`);
-      if (res.ok) return { port, child };
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('nginx did not start');
 }
 
 async function wrk(port: number, seconds: number): Promise<{ rps: number; p99: number }> {
