@@ -4,6 +4,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, which } from '@signpost/testing';
 
+/**
+ * Throws, naming every missing program with its Debian package, unless all of `programs`
+ * (`[program, package]`) are on PATH.
+ */
+export function needPrograms(bench: string, programs: ReadonlyArray<readonly [string, string]>): void {
+  const missing = programs.filter(([program]) => !which(program));
+  if (missing.length) throw new Error(`the ${bench} bench needs ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(', ')}`);
+}
+
 /** A child that prints `ready <port>` when it serves. */
 export interface Endpoint {
   readonly port: number;

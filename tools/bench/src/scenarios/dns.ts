@@ -1,5 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { script, startChild, stopChildren, type Endpoint } from './children.js';
+import { needPrograms, script, startChild, stopChildren, type Endpoint } from './children.js';
 import { createSocket } from 'node:dgram';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,8 +36,7 @@ const WEB = [
  * instances in the catalog, answer sizes, and store-write → DNS-answer propagation.
  */
 export async function dnsScenario(options: DnsScenarioOptions = {}): Promise<ScenarioResult> {
-  const missing = NEEDS.filter(([p]) => !which(p));
-  if (missing.length) throw new Error(`the dns bench needs ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(', ')}`);
+  needPrograms('dns', NEEDS);
   const seconds = Math.max(1, Math.round(10 * (options.scale ?? 1)));
   const background = Math.round(100_000 * Math.min(1, options.scale ?? 1));
   const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-dns-'));

@@ -4,9 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as dnsPacket from 'dns-packet';
-import { which } from '@signpost/testing';
 import { percentile, type Metric, type ScenarioResult } from '../report.js';
-import { script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
+import { needPrograms, script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
 
 export interface HealthScenarioOptions {
   /** 1 = 10,000 checks at a 10 s interval, 20 s measured per phase. */
@@ -21,8 +20,7 @@ export interface HealthScenarioOptions {
  * and major GCs.
  */
 export async function healthScenario(options: HealthScenarioOptions = {}): Promise<ScenarioResult> {
-  const missing = [['nginx', 'nginx-light'], ['taskset', 'util-linux']].filter(([p]) => !which(p!));
-  if (missing.length) throw new Error(`the health bench needs ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(', ')}`);
+  needPrograms('health', [['nginx', 'nginx-light'], ['taskset', 'util-linux']]);
   const scale = options.scale ?? 1;
   const checks = Math.max(100, Math.round(10_000 * scale));
   const seconds = Math.max(3, Math.round(20 * scale));

@@ -4,9 +4,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { which } from '@signpost/testing';
 import { percentile, type Metric, type ScenarioResult } from '../report.js';
-import { script, startChild, stopChildren } from './children.js';
+import { needPrograms, script, startChild, stopChildren } from './children.js';
 
 export interface HttpScenarioOptions {
   /** 1 = 10 s per wrk run, 10,000 watchers on 1,000 services. */
@@ -20,7 +19,7 @@ export interface HttpScenarioOptions {
  * who woke, and how fast.
  */
 export async function httpScenario(options: HttpScenarioOptions = {}): Promise<ScenarioResult> {
-  for (const [p, pkg] of [['wrk', 'wrk'], ['taskset', 'util-linux']] as const) if (!which(p)) throw new Error(`the http bench needs ${p} (apt-get install ${pkg})`);
+  needPrograms('http', [['wrk', 'wrk'], ['taskset', 'util-linux']]);
   const scale = options.scale ?? 1;
   const seconds = Math.max(1, Math.round(10 * scale));
   const services = Math.max(10, Math.round(1000 * scale));

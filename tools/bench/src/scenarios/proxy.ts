@@ -3,9 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { which } from '@signpost/testing';
 import type { Metric, ScenarioResult } from '../report.js';
-import { script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
+import { needPrograms, script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
 
 export interface ProxyScenarioOptions {
   /** 1 = 10 s per wrk run. */
@@ -18,8 +17,7 @@ export interface ProxyScenarioOptions {
  * servers (proxy and backend) share core 1.
  */
 export async function proxyScenario(options: ProxyScenarioOptions = {}): Promise<ScenarioResult> {
-  const missing = [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['taskset', 'util-linux']].filter(([p]) => !which(p!));
-  if (missing.length) throw new Error(`the proxy bench needs ${missing.map(([p, pkg]) => `${p} (apt-get install ${pkg})`).join(', ')}`);
+  needPrograms('proxy', [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['taskset', 'util-linux']]);
   const seconds = Math.max(1, Math.round(10 * (options.scale ?? 1)));
   const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-proxy-'));
   const children: ChildProcess[] = [];
