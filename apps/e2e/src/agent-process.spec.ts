@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,6 +51,64 @@ describe('agent process', () => {
     expect(p.out.find((l) => l.includes('agent running'))).toContain('"node":"box"');
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
+    await dir.dispose();
+  });
+
+  it.skipIf(process.platform !== 'linux').each([
+    ['SIGTERM', 'checks running'],
+    ['SIGKILL', 'checks running'],
+    ['SIGKILL', 'no checks'],
+    ['SIGKILL', 'the probe process still starting'],
+  ] as const)('leaves no health probe process behind when it ends on %s, %s', async (signal, checks) => {
+    // A check against this server: its first request says the probe process is up and running.
+    let requests = 0;
+    const target = createServer((_req, res) => void (requests++, res.end('ok')));
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', () => r()));
+    const dir = await tempDir();
+    const url = `http://127.0.0.1:${(target.address() as { port: number }).port}/`;
+    const check = checks === 'checks running' ? `, check: { http: "${url}", interval: 100ms }` : '';
+    await writeFile(join(dir.path, 'services.yaml'), `services:\n  - { name: web, port: 80${check} }\n`);
+    // At the agent's own priority: on a busy machine (CI) a SCHED_IDLE probe process may
+    // get no CPU for seconds, and what is tested here is that it ends, not when.
+    await writeFile(join(dir.path, 'agent.yaml'), 'plugins:\n  - { plugin: static, path: ./services.yaml }\n  - { plugin: health, priority: 0 }\n');
+    const p = run(['--config', join(dir.path, 'agent.yaml')]);
+    procs.push(p);
+    if (checks === 'checks running') await eventually(() => requests > 0, 20_000, 'the first check run');
+    else if (checks === 'the probe process still starting') await eventually(() => p.out.some((l) => l.includes('agent running')), 20_000, 'the agent to start');
+    else {
+      // An idle probe process sends nothing, so only its own watch on the channel ends it;
+      // give it time to be up (one killed while starting ends too, so this cannot flake).
+      await eventually(() => p.out.some((l) => l.includes('agent running')), 20_000, 'the agent to start');
+      await new Promise((r) => setTimeout(r, 1500));
+    }
+    const pid = p.child.pid!;
+    // Its child runs the probes: find it by its parent and its script.
+    const probes = (): number[] =>
+      readdirSync('/proc')
+        .filter((d) => /^\d+$/.test(d))
+        .filter((d) => {
+          try {
+            return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('probe-process.js') && readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(pid);
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    await eventually(() => probes().length === 1, 10_000, 'the probe process');
+    const [probe] = probes();
+    // Gone, or a zombie waiting for whoever adopted it to reap it: either way it runs nothing.
+    const ended = (): boolean => {
+      try {
+        return readFileSync(`/proc/${probe}/stat`, 'utf8').replace(/^.*\) /, '').startsWith('Z');
+      } catch {
+        return true;
+      }
+    };
+    expect(ended()).toBe(false);
+    p.child.kill(signal);
+    await p.exited;
+    await eventually(ended, 5000, `the probe process ${probe} to end after the agent's ${signal}`);
+    await new Promise<void>((r) => target.close(() => r()));
     await dir.dispose();
   });
 

@@ -17,3 +17,4 @@ export * from './backoff.js';
 export { Type, type Static, type TSchema } from '@sinclair/typebox';
 export * from './listen.js';
 export * from './watch-file.js';
+export * from './programs.js';

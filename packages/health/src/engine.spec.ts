@@ -150,6 +150,23 @@ describe('ProbeEngine', () => {
     expect(rec.of('bad').length).toBeGreaterThanOrEqual(3);
   });
 
+  it('leaves a check as it was after a run that said nothing about its target, and counts it starved', async () => {
+    const reports: string[] = [];
+    let answer: 'none' | 'critical' = 'none';
+    const prepare: PrepareProbe = () => () => Promise.resolve(answer === 'none' ? undefined : { status: 'critical', output: 'timed out' });
+    engine = new ProbeEngine(64, (key, s) => reports.push(`${key} ${s}`), prepare);
+    engine.add(spec('a', { intervalMs: 10, status: 'passing', output: 'fine', definition: { http: 'http://127.0.0.1:9/', failuresBeforeCritical: 2 } }));
+    await vi.advanceTimersByTimeAsync(35);
+    expect(reports).toEqual([]);
+    expect(engine.stats()).toMatchObject({ runs: 4, starved: 4 });
+    // The starved runs counted for nothing: it still takes two failures to turn critical.
+    answer = 'critical';
+    await vi.advanceTimersByTimeAsync(10);
+    expect(reports).toEqual(['a passing']);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(reports).toEqual(['a passing', 'a critical']);
+  });
+
   it('drops its timer when the last check goes, and aborts runs in flight', async () => {
     const rec = recorder(5_000);
     const reports: string[] = [];

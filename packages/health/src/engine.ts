@@ -20,10 +20,15 @@ export interface ProbeSpec {
 export interface EngineStats {
   readonly running: number;
   readonly runs: number;
+  /** Runs that said nothing about their target: the prober was not given the CPU in time. */
+  readonly starved: number;
 }
 
-/** Makes the function that runs one check once (given at `add`, called at every run). */
-export type PrepareProbe = (spec: ProbeSpec) => (signal: AbortSignal) => Promise<ProbeResult>;
+/**
+ * Makes the function that runs one check once (given at `add`, called at every run).
+ * A run that resolves `undefined` leaves the check as it was (see `STARVED_AFTER_MS`).
+ */
+export type PrepareProbe = (spec: ProbeSpec) => (signal: AbortSignal) => Promise<ProbeResult | undefined>;
 
 /** The real thing: an HTTP request or a TCP connection, as the spec says. */
 export const networkProbe: PrepareProbe = (spec) => {
@@ -34,7 +39,7 @@ export const networkProbe: PrepareProbe = (spec) => {
 
 interface Runner {
   readonly spec: ProbeSpec;
-  readonly probe: (signal: AbortSignal) => Promise<ProbeResult>;
+  readonly probe: (signal: AbortSignal) => Promise<ProbeResult | undefined>;
   state: ThresholdState;
   /** What the catalog says (or will, once our last result lands). */
   known: { status: HealthStatus; output: string };
@@ -90,6 +95,7 @@ export class ProbeEngine {
   readonly #inflight = new Set<Promise<void>>();
   #running = 0;
   #runs = 0;
+  #starved = 0;
 
   constructor(
     private readonly concurrency: number,
@@ -102,7 +108,7 @@ export class ProbeEngine {
   }
 
   stats(): EngineStats {
-    return { running: this.#running, runs: this.#runs };
+    return { running: this.#running, runs: this.#runs, starved: this.#starved };
   }
 
   add(spec: ProbeSpec): void {
@@ -204,7 +210,7 @@ export class ProbeEngine {
 
   async #execute(r: Runner): Promise<void> {
     await this.#acquire();
-    let result: ProbeResult;
+    let result: ProbeResult | undefined;
     try {
       if (r.stopped) return;
       this.#runs++;
@@ -216,6 +222,10 @@ export class ProbeEngine {
       this.#release();
     }
     if (r.stopped) return;
+    if (!result) {
+      this.#starved++;
+      return;
+    }
     r.state = applyResult(r.state, result.status, r.spec.definition);
     if (r.known.status === r.state.status && r.known.output === result.output) return;
     r.known = { status: r.state.status, output: result.output };

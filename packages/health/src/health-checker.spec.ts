@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -75,8 +76,10 @@ describe('health checker', () => {
     for (const c of cleanups.splice(0)) await c();
   });
 
+  // At the agent's own priority unless a test says otherwise: on a busy machine (CI) a
+  // SCHED_IDLE probe process may get no CPU for seconds, which is what idle means.
   const start = async (options = {}): Promise<Running> => {
-    health = healthChecker(options);
+    health = healthChecker({ priority: 0, ...options });
     run = await runPlugins([health], { node: 'n1' });
     return run;
   };
@@ -228,18 +231,68 @@ describe('health checker', () => {
     expect(health.stats().runs).toBe(runs);
   });
 
-  it.each(['worker', 'main'] as const)('runs the probes on the %s thread', async (thread) => {
+  it.each(['process', 'worker', 'main'] as const)('runs the probes with runner: %s', async (runner) => {
     const srv = await flakyServer();
     cleanups.push(srv.close);
-    const r = await start({ thread });
+    const r = await start({ runner });
     await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '20ms' })]);
     await eventually(() => statusOf(r, 'w1').status === 'passing');
-    // The worker's script comes from the build; it was there, so nothing fell back to the main thread.
+    // The runner's script comes from the build; it was there, so nothing fell back to the main thread.
     expect(r.logger.lines.filter((l) => l.msg.includes('not built'))).toEqual([]);
+    expect(health.stats().probePid !== undefined).toBe(runner === 'process');
+    // start() gives priority 0: on the main thread it cannot apply, and the log says so.
+    expect(r.logger.lines.filter((l) => l.msg.includes('does not apply')).length).toBe(runner === 'main' ? 1 : 0);
+  });
+
+  it.skipIf(process.platform !== 'linux')('starts the probe process and all its threads at SCHED_IDLE, or at the niceness given', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const passing = async (r: Running): Promise<void> => {
+      await r.store.apply([withCheck('p1', 'http', { http: srv.url, interval: '50ms' })]);
+      // The probe process runs (chrt has exec'd node, and it has started its threads);
+      // at idle priority, as long as the machine is busy with other tests.
+      await eventually(() => statusOf(r, 'p1').status === 'passing', 60_000);
+    };
+    const r = await start({ priority: 'idle' });
+    await passing(r);
+    const pid = health.stats().probePid!;
+    // /proc/<pid>/task/<tid>/stat: field 19 is the niceness, 41 the policy (5 = SCHED_IDLE).
+    const threads = (p: number): string[][] => readdirSync(`/proc/${p}/task`).map((t) => readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' '));
+    expect(threads(pid).length).toBeGreaterThan(1);
+    expect(threads(pid).map((f) => f[41 - 3])).toEqual(threads(pid).map(() => '5'));
+    // The agent itself is untouched.
+    expect(threads(process.pid).map((f) => f[41 - 3])).not.toContain('5');
+    await r.stop();
+    run = undefined;
+    await passing(await start({ priority: 7 }));
+    const nice = health.stats().probePid!;
+    expect(threads(nice).map((f) => [f[19 - 3], f[41 - 3]])).toEqual(threads(nice).map(() => ['7', '0']));
+  }, 150_000);
+
+  it('starts a probe process that was killed again, with every check, and ends it on stop', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const r = await start();
+    await r.store.apply([withCheck('k1', 'http', { http: srv.url, interval: '50ms' })]);
+    await eventually(() => statusOf(r, 'k1').status === 'passing');
+    const first = health.stats().probePid!;
+    process.kill(first, 'SIGKILL');
+    await eventually(() => health.stats().restarts === 1 && health.stats().probePid !== undefined && health.stats().probePid !== first);
+    expect(r.logger.lines.filter((l) => l.msg.includes('ended unasked'))).toHaveLength(1);
+    // The new process was handed the check: it follows the endpoint.
+    srv.set(500);
+    await eventually(() => statusOf(r, 'k1').status === 'critical');
+    const second = health.stats().probePid!;
+    await r.stop();
+    run = undefined;
+    expect(() => process.kill(second, 0)).toThrow(/ESRCH/);
   });
 
   it('validates its options', () => {
-    expect(() => parseOptions({ thread: 'green' })).toThrow(/thread: must be one of "worker", "main"/);
+    expect(() => parseOptions({ runner: 'green' })).toThrow(/runner: must be one of "process", "worker", "main"/);
+    expect(() => parseOptions({ priority: 'low' })).toThrow('plugin health: priority: must be "idle" or a niceness, an integer from 0 to 19 (got "low")');
+    expect(() => parseOptions({ priority: 20 })).toThrow('plugin health: priority: must be "idle" or a niceness, an integer from 0 to 19 (got 20)');
+    expect(parseOptions({ priority: 'idle', runner: 'worker' })).toEqual({ priority: 'idle', runner: 'worker' });
     expect(() => parseOptions({ concurrency: 0 })).toThrow('plugin health: concurrency: must be >= 1');
     expect(() => parseOptions({ scope: 'some' })).toThrow(/scope: must be one of "all", "local", "elected"/);
   });

@@ -1,5 +1,6 @@
 import type { Subscription } from 'rxjs';
 import {
+  backoffDelay,
   instanceKey,
   parseDuration,
   Type,
@@ -8,16 +9,21 @@ import {
   type Check,
   type CatalogEvent,
   type HealthStatus,
+  type Logger,
   type Plugin,
   type PluginContext,
   type PluginModule,
   type ServiceInstance,
   type Static,
+  which,
 } from '@signpost/core';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ProbeEngine, type EngineStats, type ProbeSpec } from './engine.js';
-import type { FromWorker, ToWorker } from './probe-worker.js';
+import { launchProbeProcess, type ProbePriority } from './launcher.js';
+import type { FromRunner, ToRunner } from './probe-host.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -32,11 +38,21 @@ export const optionsSchema = Type.Object(
       }),
     ),
     defaultTimeout: Type.Optional(Type.String({ format: 'duration', description: 'Timeout of a check that sets none (default 10s, as Consul).' })),
-    workerNice: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 19, description: 'Scheduling niceness of the probe thread relative to the agent (default 5): DNS and HTTP answers come first when the CPU is short.' }),
+    runner: Type.Optional(
+      Type.Unsafe<'process' | 'worker' | 'main'>({
+        type: 'string',
+        enum: ['process', 'worker', 'main'],
+        description: "Where the probes run: a child process (default), a worker thread, or the agent's main thread.",
+      }),
     ),
-    thread: Type.Optional(
-      Type.Unsafe<'worker' | 'main'>({ type: 'string', enum: ['worker', 'main'], description: 'Where probes run: a worker thread (default), or the main thread.' }),
+    priority: Type.Optional(
+      Type.Unsafe<ProbePriority>({
+        anyOf: [
+          { type: 'string', enum: ['idle'] },
+          { type: 'integer', minimum: 0, maximum: 19 },
+        ],
+        description: 'CPU priority of the probes: idle (default: Linux SCHED_IDLE, only CPU nothing else wants) or a niceness 0–19.',
+      }),
     ),
   },
   { additionalProperties: false },
@@ -56,16 +72,38 @@ export function parseOptions(input: unknown): HealthCheckerOptions {
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     const misplaced = (path: readonly (string | number)[]): boolean => path.length === 1 && ROUTING_KEYS.has(String(path[0]));
+    // The schema's two branches each say what they wanted; one line says both.
+    const priority = (path: readonly (string | number)[]): boolean => path.length === 1 && path[0] === 'priority';
+    const issues = err.issues.filter((issue) => !priority(issue.path));
+    if (issues.length < err.issues.length) issues.push({ path: ['priority'], message: `must be "idle" or a niceness, an integer from 0 to 19 (got ${JSON.stringify((input as { priority?: unknown }).priority)})` });
     throw new ValidationError(
       err.where,
-      err.issues.map((issue) => (misplaced(issue.path) ? { path: issue.path, message: `${issue.message} (${ROUTING_HINT})` } : issue)),
+      issues.map((issue) => (misplaced(issue.path) ? { path: issue.path, message: `${issue.message} (${ROUTING_HINT})` } : issue)),
     );
   }
 }
 
+export interface HealthStats {
+  /** Checks this plugin runs. */
+  readonly checks: number;
+  /** Runs in flight now. */
+  readonly running: number;
+  /** Runs so far. */
+  readonly runs: number;
+  /** Runs that counted for nothing: the probes were not given the CPU before their deadline. */
+  readonly starved: number;
+  /** Results written to the catalog (only changes are). */
+  readonly writes: number;
+  /** With `runner: process`: CPU time the probe processes used so far, in ms. */
+  readonly probeCpuMs?: number;
+  /** With `runner: process`: the probe process's pid while it runs. */
+  readonly probePid?: number;
+  /** Times the probe process or thread ended unasked and was started again. */
+  readonly restarts: number;
+}
+
 export interface HealthChecker extends Plugin {
-  /** Checks being run now, and runs so far (for tests and metrics). */
-  stats(): { readonly checks: number; readonly running: number; readonly runs: number; readonly writes: number };
+  stats(): HealthStats;
 }
 
 interface Runner {
@@ -78,60 +116,199 @@ interface Runner {
   output: string;
 }
 
-/** Where the probes run: a worker thread (the default), or this thread. */
+type Report = (key: string, status: HealthStatus, output: string) => void;
+
+interface ExecutorStats extends EngineStats {
+  readonly cpuMs?: number;
+  readonly pid?: number;
+  readonly restarts: number;
+}
+
+/** Where the probes run: a child process (the default), a worker thread, or this thread. */
 interface Executor {
   add(spec: ProbeSpec): void;
   observe(key: string, status: HealthStatus, output: string): void;
   remove(key: string): void;
   stop(): Promise<void>;
-  stats(): EngineStats;
+  stats(): ExecutorStats;
 }
 
-function inlineExecutor(concurrency: number, report: (key: string, status: HealthStatus, output: string) => void): Executor {
+function inlineExecutor(concurrency: number, report: Report): Executor {
   const engine = new ProbeEngine(concurrency, report);
   return {
     add: (spec) => engine.add(spec),
     observe: (key, status, output) => engine.observe(key, status, output),
     remove: (key) => engine.remove(key),
     stop: () => engine.stop(),
-    stats: () => engine.stats(),
+    stats: () => ({ ...engine.stats(), restarts: 0 }),
   };
 }
 
 /**
- * The compiled worker script. From the built package it sits beside this file; when
+ * A compiled runner script. From the built package it sits beside this file; when
  * this file runs from its TypeScript source (tests), the build's copy is used.
  */
-function workerScript(): URL | undefined {
+function runnerScript(name: 'probe-worker' | 'probe-process'): URL | undefined {
   const here = new URL(import.meta.url);
-  const url = here.pathname.endsWith('.ts') ? new URL('../dist/probe-worker.js', here) : new URL('./probe-worker.js', here);
+  const url = here.pathname.endsWith('.ts') ? new URL(`../dist/${name}.js`, here) : new URL(`./${name}.js`, here);
   return existsSync(url) ? url : undefined;
 }
 
-function workerExecutor(script: URL, concurrency: number, nice: number, report: (key: string, status: HealthStatus, output: string) => void): Executor {
-  const worker = new Worker(script, { workerData: { concurrency, nice } });
-  let stats: EngineStats = { running: 0, runs: 0 };
+/** A running probe host on the other side of a channel: a child process or a worker thread. */
+interface Peer {
+  send(m: ToRunner): void;
+  readonly pid?: number;
+  /** Ends it at once; resolves when it is gone. */
+  kill(): Promise<void>;
+}
+
+type StartPeer = (onMessage: (m: FromRunner) => void, onExit: (why: string) => void) => Peer;
+
+function workerPeer(script: URL, concurrency: number, nice: number): StartPeer {
+  return (onMessage, onExit) => {
+    const worker = new Worker(script, { workerData: { concurrency, nice } });
+    let error = '';
+    const exited = new Promise<void>((resolve) =>
+      worker.once('exit', (code) => {
+        onExit(error || `exit code ${code}`);
+        resolve();
+      }),
+    );
+    worker.on('error', (err) => (error = err.message));
+    worker.on('message', onMessage);
+    return {
+      send: (m) => worker.postMessage(m),
+      kill: async () => {
+        await worker.terminate();
+        await exited;
+      },
+    };
+  };
+}
+
+function processPeer(argv: readonly string[]): StartPeer {
+  return (onMessage, onExit) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let gone = false;
+    const exited = new Promise<void>((resolve) => {
+      const end = (why: string): void => {
+        if (gone) return;
+        gone = true;
+        onExit(why);
+        resolve();
+      };
+      child.once('exit', (code, signal) => end(signal ? `killed by ${signal}` : `exit code ${code}`));
+      // A spawn that fails (the program is missing) reports here, and may not exit.
+      child.once('error', (err) => end(err.message));
+    });
+    child.on('message', (m: FromRunner) => onMessage(m));
+    return {
+      pid: child.pid,
+      send: (m) => {
+        if (child.connected) child.send(m);
+      },
+      kill: async () => {
+        if (!gone) child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  };
+}
+
+/** A probe host that lived this long before ending counts as healthy: the next restart waits the shortest backoff again. */
+const HEALTHY_RUN_MS = 60_000;
+
+/**
+ * Drives a probe host over a channel. It keeps every check it was given, so that a
+ * host that dies (a crash, the OOM killer, a stray `kill`) is started again after a
+ * backoff and handed every check anew, spread over their intervals as at start-up.
+ * Messages wait until the host says it is ready.
+ */
+function peerExecutor(start: StartPeer, logger: Logger, report: Report): Executor {
+  const specs = new Map<string, ProbeSpec>();
+  let peer: Peer | undefined;
+  let ready = false;
+  let pending: ToRunner[] = [];
+  let current: EngineStats & { cpuMs?: number } = { running: 0, runs: 0, starved: 0 };
+  let past = { runs: 0, starved: 0, cpuMs: 0 };
+  let restarts = 0;
+  let attempt = 0;
+  let startedAt = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let stopping = false;
   let stopped: (() => void) | undefined;
-  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-  worker.on('message', (m: FromWorker) => {
-    if (m.op === 'result') report(m.key, m.status, m.output);
-    else if (m.op === 'stats') stats = { running: m.running, runs: m.runs };
-    else if (m.op === 'stopped') stopped?.();
-  });
-  const send = (m: ToWorker): void => worker.postMessage(m);
+
+  const send = (m: ToRunner): void => {
+    if (!peer) return;
+    if (ready) peer.send(m);
+    else pending.push(m);
+  };
+
+  const launch = (): void => {
+    ready = false;
+    // Spread over their intervals again, as at start-up, rather than all at once.
+    pending = [...specs.values()].map((spec) => ({ op: 'add', spec: { ...spec, firstDelayMs: Math.random() * spec.intervalMs } }));
+    startedAt = performance.now();
+    peer = start(
+      (m) => {
+        if (m.op === 'ready') {
+          ready = true;
+          for (const p of pending.splice(0)) peer?.send(p);
+        } else if (m.op === 'result') report(m.key, m.status, m.output);
+        // What a restarted host is told a check's status is comes from `observe`: the catalog's, once a result lands.
+        else if (m.op === 'stats') current = m;
+        else if (m.op === 'stopped') stopped?.();
+      },
+      (why) => {
+        peer = undefined;
+        past = { runs: past.runs + current.runs, starved: past.starved + current.starved, cpuMs: past.cpuMs + (current.cpuMs ?? 0) };
+        current = { running: 0, runs: 0, starved: 0 };
+        if (stopping) return;
+        restarts++;
+        attempt = performance.now() - startedAt >= HEALTHY_RUN_MS ? 1 : attempt + 1;
+        const delay = backoffDelay(attempt, { initialMs: 500 });
+        logger.error({ why, restartInMs: delay }, 'the health probes ended unasked; starting them again');
+        restartTimer = setTimeout(launch, delay);
+      },
+    );
+  };
+
+  launch();
   return {
-    add: (spec) => send({ op: 'add', spec }),
-    observe: (key, status, output) => send({ op: 'observe', key, status, output }),
-    remove: (key) => send({ op: 'remove', key }),
-    async stop() {
-      const done = new Promise<void>((resolve) => (stopped = resolve));
-      send({ op: 'stop' });
-      // In-flight probes are aborted; give the worker a moment to say so, then end it either way.
-      await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
-      await worker.terminate();
-      await exited;
+    add(spec) {
+      specs.set(spec.key, spec);
+      send({ op: 'add', spec });
     },
-    stats: () => stats,
+    observe(key, status, output) {
+      const spec = specs.get(key);
+      if (spec) specs.set(key, { ...spec, status, output });
+      send({ op: 'observe', key, status, output });
+    },
+    remove(key) {
+      specs.delete(key);
+      send({ op: 'remove', key });
+    },
+    async stop() {
+      stopping = true;
+      clearTimeout(restartTimer);
+      const p = peer;
+      if (!p) return;
+      if (ready) {
+        const done = new Promise<void>((resolve) => (stopped = resolve));
+        p.send({ op: 'stop' });
+        // In-flight probes are aborted; give the host a moment to say so, then end it either way.
+        await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
+      }
+      await p.kill();
+    },
+    stats: () => ({
+      running: current.running,
+      runs: past.runs + current.runs,
+      starved: past.starved + current.starved,
+      ...(current.cpuMs !== undefined || past.cpuMs ? { cpuMs: past.cpuMs + (current.cpuMs ?? 0) } : {}),
+      ...(peer?.pid !== undefined ? { pid: peer.pid } : {}),
+      restarts,
+    }),
   };
 }
 
@@ -143,9 +320,10 @@ function workerExecutor(script: URL, concurrency: number, nice: number, report: 
  * writes nothing and wakes no watcher. TTL checks are kept by whoever receives
  * their updates (the HTTP API).
  *
- * The probes run on a worker thread (`thread: worker`, the default): thousands of
- * connections a second then cost the thread that answers DNS nothing but the
- * results that changed.
+ * The probes run in a child process at idle CPU priority (`runner: process`,
+ * `priority: idle`, the defaults): thousands of connections a second then cost the
+ * thread that answers DNS nothing but the results that changed, and the CPU it
+ * wants is its own the moment a query arrives (see launcher.ts).
  */
 export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker {
   const opts = parseOptions(options);
@@ -236,9 +414,7 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
     name: opts.name ?? 'health',
     async start(c) {
       ctx = c;
-      const script = (opts.thread ?? 'worker') === 'worker' ? workerScript() : undefined;
-      if ((opts.thread ?? 'worker') === 'worker' && !script) c.logger.warn('the probe worker script is not built; running checks on the main thread');
-      executor = script ? workerExecutor(script, concurrency, opts.workerNice ?? 5, report) : inlineExecutor(concurrency, report);
+      executor = makeExecutor(opts, concurrency, c.logger, report);
       subscription = c.catalog.follow(onEvent);
       if (opts.scope === 'elected') {
         leadership = c.elect(opts.name ?? 'health').subscribe((lead) => {
@@ -259,10 +435,41 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
       ctx = undefined;
     },
     stats: () => {
-      const e = executor?.stats() ?? { running: 0, runs: 0 };
-      return { checks: runners.size, running: e.running, runs: e.runs, writes };
+      const e = executor?.stats() ?? { running: 0, runs: 0, starved: 0, restarts: 0 };
+      return {
+        checks: runners.size,
+        running: e.running,
+        runs: e.runs,
+        starved: e.starved,
+        writes,
+        ...(e.cpuMs !== undefined ? { probeCpuMs: e.cpuMs } : {}),
+        ...(e.pid !== undefined ? { probePid: e.pid } : {}),
+        restarts: e.restarts,
+      };
     },
   };
+}
+
+function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: Logger, report: Report): Executor {
+  const runner = opts.runner ?? 'process';
+  const priority = opts.priority ?? 'idle';
+  if (runner === 'main') {
+    if (opts.priority !== undefined) logger.warn({ priority: opts.priority }, "priority does not apply with runner: main (the probes share the agent's thread)");
+    return inlineExecutor(concurrency, report);
+  }
+  const script = runnerScript(runner === 'process' ? 'probe-process' : 'probe-worker');
+  if (!script) {
+    logger.warn({ runner }, 'the probe runner script is not built; running checks on the main thread');
+    return inlineExecutor(concurrency, report);
+  }
+  if (runner === 'worker') {
+    // A thread cannot be given SCHED_IDLE alone here (V8's GC helpers for its heap are the
+    // process's), and measured so it did worse than nice 5: the lowest niceness then.
+    return peerExecutor(workerPeer(script, concurrency, priority === 'idle' ? 19 : priority), logger, report);
+  }
+  const launch = launchProbeProcess(priority, [process.execPath, fileURLToPath(script), String(concurrency)], { platform: process.platform, find: (p) => which(p) });
+  if (launch.warning) logger.warn({ priority }, launch.warning);
+  return peerExecutor(processPeer(launch.argv), logger, report);
 }
 
 function sameDefinition(a: Check, b: Check): boolean {

@@ -42,11 +42,30 @@ export function httpRequestOptions(def: CheckDefinition): { url: URL; options: R
 }
 
 /**
- * An HTTP check as Consul runs it: 2xx passing, 429 warning, anything else or no
- * answer critical. Keep-alive is off (as in Consul), so a check holds no socket
- * between runs and nothing lingers when the instance goes away.
+ * A run whose deadline timer fires more than this late was not given the CPU (the
+ * probe process at idle priority on a saturated host, or a stalled event loop): the
+ * target may well have answered in time, so the run counts for nothing rather than as
+ * a timeout. Node's timers are otherwise late by milliseconds.
  */
-export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal, prepared = httpRequestOptions(def)): Promise<ProbeResult> {
+export const STARVED_AFTER_MS = 1000;
+
+/**
+ * Calls `expired` once `timeoutMs` have passed, with `starved` true if this process
+ * only got to notice it more than `STARVED_AFTER_MS` later.
+ */
+function deadline(timeoutMs: number, expired: (starved: boolean) => void): NodeJS.Timeout {
+  const due = performance.now() + timeoutMs;
+  return setTimeout(() => expired(performance.now() - due > STARVED_AFTER_MS), timeoutMs);
+}
+
+/**
+ * An HTTP check as Consul runs it: 2xx passing, 429 warning, anything else or no
+ * answer within the timeout (the whole exchange, as Go's `http.Client.Timeout`)
+ * critical. Keep-alive is off (as in Consul), so a check holds no socket between runs
+ * and nothing lingers when the instance goes away. Resolves `undefined` when the run
+ * says nothing about the target (see `STARVED_AFTER_MS`).
+ */
+export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal, prepared = httpRequestOptions(def)): Promise<ProbeResult | undefined> {
   const target = def.http!;
   const method = def.method ?? 'GET';
   return new Promise((resolve) => {
@@ -54,8 +73,13 @@ export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: Abort
       resolve({ status: 'critical', output: prepared });
       return;
     }
+    const settle = (result: ProbeResult | undefined): void => {
+      clearTimeout(timer);
+      resolve(result);
+    };
+    const failed = (message: string): void => settle({ status: 'critical', output: `HTTP ${method} ${target}: ${message}`.slice(0, MAX_OUTPUT) });
     const request = prepared.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request({ ...prepared.options, timeout: timeoutMs, signal }, (res) => {
+    const req = request({ ...prepared.options, signal }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on('data', (chunk: Buffer) => {
@@ -66,18 +90,22 @@ export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: Abort
         const code = res.statusCode ?? 0;
         const body = Buffer.concat(chunks).toString('utf8').slice(0, MAX_OUTPUT);
         const status: HealthStatus = code >= 200 && code < 300 ? 'passing' : code === 429 ? 'warning' : 'critical';
-        resolve({ status, output: `HTTP ${method} ${target}: ${code} ${res.statusMessage ?? ''} Output: ${body}`.slice(0, MAX_OUTPUT) });
+        settle({ status, output: `HTTP ${method} ${target}: ${code} ${res.statusMessage ?? ''} Output: ${body}`.slice(0, MAX_OUTPUT) });
       });
-      res.on('error', (err) => resolve({ status: 'critical', output: `HTTP ${method} ${target}: ${err.message}` }));
+      res.on('error', (err) => failed(err.message));
     });
-    req.on('timeout', () => req.destroy(new Error(`timed out after ${timeoutMs} ms`)));
-    req.on('error', (err) => resolve({ status: 'critical', output: `HTTP ${method} ${target}: ${err.message}`.slice(0, MAX_OUTPUT) }));
+    const timer = deadline(timeoutMs, (starved) => {
+      if (starved) settle(undefined);
+      else failed(`timed out after ${timeoutMs} ms`);
+      req.destroy();
+    });
+    req.on('error', (err) => failed(err.message));
     req.end(def.body ?? undefined);
   });
 }
 
-/** A TCP check: passing when a connection opens within the timeout. */
-export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult> {
+/** A TCP check: passing when a connection opens within the timeout (`undefined` as for `httpProbe`). */
+export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult | undefined> {
   const target = def.tcp!;
   const cut = target.lastIndexOf(':');
   const host = target.slice(0, cut).replace(/^\[(.*)\]$/, '$1');
@@ -87,13 +115,14 @@ export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortS
       resolve({ status: 'critical', output: `invalid TCP address ${JSON.stringify(target)}` });
       return;
     }
-    const socket = connect({ host, port, timeout: timeoutMs, signal });
-    const done = (result: ProbeResult): void => {
+    const socket = connect({ host, port, signal });
+    const done = (result: ProbeResult | undefined): void => {
+      clearTimeout(timer);
       socket.destroy();
       resolve(result);
     };
+    const timer = deadline(timeoutMs, (starved) => done(starved ? undefined : { status: 'critical', output: `dial tcp ${target}: i/o timeout` }));
     socket.once('connect', () => done({ status: 'passing', output: `TCP connect ${target}: Success` }));
-    socket.once('timeout', () => done({ status: 'critical', output: `dial tcp ${target}: i/o timeout` }));
     socket.once('error', (err) => done({ status: 'critical', output: `dial tcp ${target}: ${err.message}` }));
   });
 }

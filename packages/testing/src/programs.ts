@@ -1,20 +1,7 @@
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { which } from '@signpost/core';
 
-/** The path of `program` on PATH, or undefined. */
-export function which(program: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, program);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+/** The path of `program` on PATH, or undefined (from `@signpost/core`, which plugins use too). */
+export { which };
 
 /**
  * Whether a test that needs `program` can run. Without it, one line names the

@@ -61,9 +61,10 @@ export async function stopChildren(children: ChildProcess[]): Promise<void> {
 /**
  * nginx (one worker, in the foreground) pinned to `core`, its files in `dir`, serving
  * `http` (the lines of its http block, given the port it listens on); ready once `/`
- * answers 2xx.
+ * answers 2xx. `idle`: at Linux's SCHED_IDLE (util-linux `chrt`), so that whatever else
+ * runs on that core takes the CPU from it the moment it wakes.
  */
-export async function startNginx(children: ChildProcess[], dir: string, core: number, http: (port: number) => string[]): Promise<Endpoint> {
+export async function startNginx(children: ChildProcess[], dir: string, core: number, http: (port: number) => string[], options: { idle?: boolean } = {}): Promise<Endpoint> {
   const port = await freePort();
   const conf = join(dir, 'nginx.conf');
   await writeFile(
@@ -82,7 +83,9 @@ export async function startNginx(children: ChildProcess[], dir: string, core: nu
       '',
     ].join('\n'),
   );
-  const child = spawn('taskset', ['-c', String(core), which('nginx')!, '-c', conf, '-p', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const pinned = ['taskset', '-c', String(core), which('nginx')!, '-c', conf, '-p', dir];
+  const argv = options.idle ? ['chrt', '--idle', '0', ...pinned] : pinned;
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   for (let n = 0; n < 50; n++) {
     try {

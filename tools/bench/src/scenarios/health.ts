@@ -20,7 +20,7 @@ export interface HealthScenarioOptions {
  * and major GCs.
  */
 export async function healthScenario(options: HealthScenarioOptions = {}): Promise<ScenarioResult> {
-  needPrograms('health', [['nginx', 'nginx-light'], ['taskset', 'util-linux']]);
+  needPrograms('health', [['nginx', 'nginx-light'], ['taskset', 'util-linux'], ['chrt', 'util-linux']]);
   const scale = options.scale ?? 1;
   const checks = Math.max(100, Math.round(10_000 * scale));
   const seconds = Math.max(3, Math.round(20 * scale));
@@ -28,12 +28,14 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
   const children: ChildProcess[] = [];
   const metrics: Metric[] = [];
   try {
-    // What the checks check is nginx, not a Node server: it shares core 0 with the DNS probe
-    // (this process), and a Node server's CPU for 1,000 connections a second delayed the
-    // probe's own reading of the answers. Side by side, interleaved, two runs each
-    // (2026-11-25): ratio 2.79 and 3.27 against a Node server, 1.61 and 1.44 against nginx,
-    // the difference all in the phases with checks (p99 4.7–5.2 ms against 2.7–2.8 ms).
-    const target = await startNginx(children, dir, 0, (port) => [`server { listen 127.0.0.1:${port}; location / { return 200 'ok'; } }`]);
+    // What the checks check shares core 0 with the DNS probe (this process), and whatever
+    // it spends on 1,000 connections a second delays the probe's reading of the answers
+    // unless the probe takes the CPU from it on waking. So it is nginx, not a Node server
+    // (interleaved, 2026-11-25: ratio 2.79 and 3.27 against a Node server, 1.61 and 1.44
+    // against nginx), and nginx at SCHED_IDLE: the same checks from a SCHED_IDLE process
+    // on the agent's core, DNS p99 0.42–0.53 ms with nginx at normal priority against
+    // 0.28–0.34 ms at SCHED_IDLE, 0.27–0.44 ms without checks (three rounds, interleaved).
+    const target = await startNginx(children, dir, 0, (port) => [`server { listen 127.0.0.1:${port}; location / { return 200 'ok'; } }`], { idle: true });
     // Core 1 is the agent's alone.
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
     const file = join(dir, 'services.json');
