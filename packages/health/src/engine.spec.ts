@@ -101,6 +101,20 @@ describe('ProbeEngine', () => {
     expect(rec.peak()).toBeLessThanOrEqual(12);
   });
 
+  it('tells how late its starts ran since it was last asked', async () => {
+    const rec = recorder();
+    engine = new ProbeEngine(64, () => undefined, rec.prepare);
+    engine.add(spec('on-time', { intervalMs: 100, firstDelayMs: 10 }));
+    await vi.advanceTimersByTimeAsync(250);
+    expect(rec.of('on-time')).toHaveLength(3);
+    expect(engine.takeLag()).toBeLessThanOrEqual(0.5);
+    // Due 300 ms ago, as after the thread got no CPU for that long.
+    engine.add(spec('late', { intervalMs: 10_000, firstDelayMs: -300 }));
+    await vi.advanceTimersByTimeAsync(1);
+    expect(engine.takeLag()).toBeGreaterThanOrEqual(300);
+    expect(engine.takeLag()).toBe(0);
+  });
+
   it('skips a run that falls due while the check’s previous run is still going', async () => {
     const rec = recorder(250);
     engine = new ProbeEngine(64, () => undefined, rec.prepare);

@@ -96,6 +96,8 @@ export class ProbeEngine {
   #running = 0;
   #runs = 0;
   #starved = 0;
+  /** The most any start was late since `takeLag` was last called, in ms. */
+  #lag = 0;
 
   constructor(
     private readonly concurrency: number,
@@ -109,6 +111,17 @@ export class ProbeEngine {
 
   stats(): EngineStats {
     return { running: this.#running, runs: this.#runs, starved: this.#starved };
+  }
+
+  /**
+   * How late the latest start was against its slot, at most, since the last call: a
+   * prober that gets too little CPU starts its checks late before it says anything
+   * else (see the checker's starvation watch).
+   */
+  takeLag(): number {
+    const lag = this.#lag;
+    this.#lag = 0;
+    return lag;
   }
 
   add(spec: ProbeSpec): void {
@@ -190,6 +203,7 @@ export class ProbeEngine {
     const now = performance.now();
     for (const r of this.#schedule.takeDue(now, catchUpSlots * this.#capacity())) {
       if (r.stopped) continue;
+      if (now - r.due > this.#lag) this.#lag = now - r.due;
       if (!r.running) this.#start(r);
       // The next point on its grid still ahead (after a stall longer than an interval, skip the missed ones).
       const interval = r.spec.intervalMs;

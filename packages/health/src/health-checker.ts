@@ -1,6 +1,5 @@
 import type { Subscription } from 'rxjs';
 import {
-  backoffDelay,
   instanceKey,
   parseDuration,
   Type,
@@ -17,13 +16,10 @@ import {
   type Static,
   which,
 } from '@signpost/core';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { ProbeEngine, type EngineStats, type ProbeSpec } from './engine.js';
+import { inlineExecutor, peerExecutor, processPeer, workerPeer, type Executor, type Report, type StarvationWatch } from './executor.js';
 import { launchProbeProcess, type ProbePriority } from './launcher.js';
-import type { FromRunner, ToRunner } from './probe-host.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -54,6 +50,19 @@ export const optionsSchema = Type.Object(
         description: 'CPU priority of the probes: idle (default: Linux SCHED_IDLE, only CPU nothing else wants) or a niceness 0–19.',
       }),
     ),
+    starvedAfter: Type.Optional(
+      Type.String({ format: 'duration', description: 'How long the probes may go without CPU before they are given more (default 2s, at least 1s).' }),
+    ),
+    starvedPriority: Type.Optional(
+      Type.Unsafe<number | 'none'>({
+        anyOf: [
+          { type: 'string', enum: ['none'] },
+          { type: 'integer', minimum: 0, maximum: 19 },
+        ],
+        description: "The niceness the probes run at while they are starved (default 0, the agent's own), or none to leave them starved.",
+      }),
+    ),
+    starvedHold: Type.Optional(Type.String({ format: 'duration', description: 'How long the probes keep starvedPriority before they go back to priority (default 5m, at least 1s).' })),
   },
   { additionalProperties: false },
 );
@@ -67,20 +76,32 @@ const ROUTING_HINT = "what counts as routable is set where instances are handed 
 const ROUTING_KEYS = new Set(['includeWarning', 'onlyPassing']);
 
 export function parseOptions(input: unknown): HealthCheckerOptions {
+  let opts: HealthCheckerOptions;
   try {
-    return validate(optionsSchema, input ?? {}, 'plugin health');
+    opts = validate(optionsSchema, input ?? {}, 'plugin health');
   } catch (err) {
     if (!(err instanceof ValidationError)) throw err;
     const misplaced = (path: readonly (string | number)[]): boolean => path.length === 1 && ROUTING_KEYS.has(String(path[0]));
     // The schema's two branches each say what they wanted; one line says both.
-    const priority = (path: readonly (string | number)[]): boolean => path.length === 1 && path[0] === 'priority';
-    const issues = err.issues.filter((issue) => !priority(issue.path));
-    if (issues.length < err.issues.length) issues.push({ path: ['priority'], message: `must be "idle" or a niceness, an integer from 0 to 19 (got ${JSON.stringify((input as { priority?: unknown }).priority)})` });
+    const oneOf: Record<string, string> = {
+      priority: 'must be "idle" or a niceness, an integer from 0 to 19',
+      starvedPriority: 'must be "none" or a niceness, an integer from 0 to 19',
+    };
+    const issues = err.issues.filter((issue) => !(issue.path.length === 1 && String(issue.path[0]) in oneOf));
+    for (const [key, message] of Object.entries(oneOf)) {
+      if (err.issues.some((issue) => issue.path.length === 1 && issue.path[0] === key)) {
+        issues.push({ path: [key], message: `${message} (got ${JSON.stringify((input as Record<string, unknown>)[key])})` });
+      }
+    }
     throw new ValidationError(
       err.where,
       issues.map((issue) => (misplaced(issue.path) ? { path: issue.path, message: `${issue.message} (${ROUTING_HINT})` } : issue)),
     );
   }
+  // The probes beat every 500 ms: a shorter wait would call a healthy host starved.
+  const short = (['starvedAfter', 'starvedHold'] as const).filter((key) => opts[key] !== undefined && parseDuration(opts[key]) < 1000);
+  if (short.length > 0) throw new ValidationError('plugin health', short.map((key) => ({ path: [key], message: `must be at least 1s (got ${JSON.stringify(opts[key])})` })));
+  return opts;
 }
 
 export interface HealthStats {
@@ -100,6 +121,10 @@ export interface HealthStats {
   readonly probePid?: number;
   /** Times the probe process or thread ended unasked and was started again. */
   readonly restarts: number;
+  /** With `runner: process` or `worker`: the priority the probes run at now (`starvedPriority` while they are starved). */
+  readonly probePriority?: ProbePriority;
+  /** Times the probes were starved and restarted at `starvedPriority`. */
+  readonly boosts: number;
 }
 
 export interface HealthChecker extends Plugin {
@@ -114,202 +139,6 @@ interface Runner {
   /** What the engine was last told the catalog holds. */
   status: string;
   output: string;
-}
-
-type Report = (key: string, status: HealthStatus, output: string) => void;
-
-interface ExecutorStats extends EngineStats {
-  readonly cpuMs?: number;
-  readonly pid?: number;
-  readonly restarts: number;
-}
-
-/** Where the probes run: a child process (the default), a worker thread, or this thread. */
-interface Executor {
-  add(spec: ProbeSpec): void;
-  observe(key: string, status: HealthStatus, output: string): void;
-  remove(key: string): void;
-  stop(): Promise<void>;
-  stats(): ExecutorStats;
-}
-
-function inlineExecutor(concurrency: number, report: Report): Executor {
-  const engine = new ProbeEngine(concurrency, report);
-  return {
-    add: (spec) => engine.add(spec),
-    observe: (key, status, output) => engine.observe(key, status, output),
-    remove: (key) => engine.remove(key),
-    stop: () => engine.stop(),
-    stats: () => ({ ...engine.stats(), restarts: 0 }),
-  };
-}
-
-/**
- * A compiled runner script. From the built package it sits beside this file; when
- * this file runs from its TypeScript source (tests), the build's copy is used.
- */
-function runnerScript(name: 'probe-worker' | 'probe-process'): URL | undefined {
-  const here = new URL(import.meta.url);
-  const url = here.pathname.endsWith('.ts') ? new URL(`../dist/${name}.js`, here) : new URL(`./${name}.js`, here);
-  return existsSync(url) ? url : undefined;
-}
-
-/** A running probe host on the other side of a channel: a child process or a worker thread. */
-interface Peer {
-  send(m: ToRunner): void;
-  readonly pid?: number;
-  /** Ends it at once; resolves when it is gone. */
-  kill(): Promise<void>;
-}
-
-type StartPeer = (onMessage: (m: FromRunner) => void, onExit: (why: string) => void) => Peer;
-
-function workerPeer(script: URL, concurrency: number, nice: number): StartPeer {
-  return (onMessage, onExit) => {
-    const worker = new Worker(script, { workerData: { concurrency, nice } });
-    let error = '';
-    const exited = new Promise<void>((resolve) =>
-      worker.once('exit', (code) => {
-        onExit(error || `exit code ${code}`);
-        resolve();
-      }),
-    );
-    worker.on('error', (err) => (error = err.message));
-    worker.on('message', onMessage);
-    return {
-      send: (m) => worker.postMessage(m),
-      kill: async () => {
-        await worker.terminate();
-        await exited;
-      },
-    };
-  };
-}
-
-function processPeer(argv: readonly string[]): StartPeer {
-  return (onMessage, onExit) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    let gone = false;
-    const exited = new Promise<void>((resolve) => {
-      const end = (why: string): void => {
-        if (gone) return;
-        gone = true;
-        onExit(why);
-        resolve();
-      };
-      child.once('exit', (code, signal) => end(signal ? `killed by ${signal}` : `exit code ${code}`));
-      // A spawn that fails (the program is missing) reports here, and may not exit.
-      child.once('error', (err) => end(err.message));
-    });
-    child.on('message', (m: FromRunner) => onMessage(m));
-    return {
-      pid: child.pid,
-      send: (m) => {
-        if (child.connected) child.send(m);
-      },
-      kill: async () => {
-        if (!gone) child.kill('SIGKILL');
-        await exited;
-      },
-    };
-  };
-}
-
-/** A probe host that lived this long before ending counts as healthy: the next restart waits the shortest backoff again. */
-const HEALTHY_RUN_MS = 60_000;
-
-/**
- * Drives a probe host over a channel. It keeps every check it was given, so that a
- * host that dies (a crash, the OOM killer, a stray `kill`) is started again after a
- * backoff and handed every check anew, spread over their intervals as at start-up.
- * Messages wait until the host says it is ready.
- */
-function peerExecutor(start: StartPeer, logger: Logger, report: Report): Executor {
-  const specs = new Map<string, ProbeSpec>();
-  let peer: Peer | undefined;
-  let ready = false;
-  let pending: ToRunner[] = [];
-  let current: EngineStats & { cpuMs?: number } = { running: 0, runs: 0, starved: 0 };
-  let past = { runs: 0, starved: 0, cpuMs: 0 };
-  let restarts = 0;
-  let attempt = 0;
-  let startedAt = 0;
-  let restartTimer: NodeJS.Timeout | undefined;
-  let stopping = false;
-  let stopped: (() => void) | undefined;
-
-  const send = (m: ToRunner): void => {
-    if (!peer) return;
-    if (ready) peer.send(m);
-    else pending.push(m);
-  };
-
-  const launch = (): void => {
-    ready = false;
-    // Spread over their intervals again, as at start-up, rather than all at once.
-    pending = [...specs.values()].map((spec) => ({ op: 'add', spec: { ...spec, firstDelayMs: Math.random() * spec.intervalMs } }));
-    startedAt = performance.now();
-    peer = start(
-      (m) => {
-        if (m.op === 'ready') {
-          ready = true;
-          for (const p of pending.splice(0)) peer?.send(p);
-        } else if (m.op === 'result') report(m.key, m.status, m.output);
-        // What a restarted host is told a check's status is comes from `observe`: the catalog's, once a result lands.
-        else if (m.op === 'stats') current = m;
-        else if (m.op === 'stopped') stopped?.();
-      },
-      (why) => {
-        peer = undefined;
-        past = { runs: past.runs + current.runs, starved: past.starved + current.starved, cpuMs: past.cpuMs + (current.cpuMs ?? 0) };
-        current = { running: 0, runs: 0, starved: 0 };
-        if (stopping) return;
-        restarts++;
-        attempt = performance.now() - startedAt >= HEALTHY_RUN_MS ? 1 : attempt + 1;
-        const delay = backoffDelay(attempt, { initialMs: 500 });
-        logger.error({ why, restartInMs: delay }, 'the health probes ended unasked; starting them again');
-        restartTimer = setTimeout(launch, delay);
-      },
-    );
-  };
-
-  launch();
-  return {
-    add(spec) {
-      specs.set(spec.key, spec);
-      send({ op: 'add', spec });
-    },
-    observe(key, status, output) {
-      const spec = specs.get(key);
-      if (spec) specs.set(key, { ...spec, status, output });
-      send({ op: 'observe', key, status, output });
-    },
-    remove(key) {
-      specs.delete(key);
-      send({ op: 'remove', key });
-    },
-    async stop() {
-      stopping = true;
-      clearTimeout(restartTimer);
-      const p = peer;
-      if (!p) return;
-      if (ready) {
-        const done = new Promise<void>((resolve) => (stopped = resolve));
-        p.send({ op: 'stop' });
-        // In-flight probes are aborted; give the host a moment to say so, then end it either way.
-        await Promise.race([done, new Promise((r) => setTimeout(r, 2000).unref())]);
-      }
-      await p.kill();
-    },
-    stats: () => ({
-      running: current.running,
-      runs: past.runs + current.runs,
-      starved: past.starved + current.starved,
-      ...(current.cpuMs !== undefined || past.cpuMs ? { cpuMs: past.cpuMs + (current.cpuMs ?? 0) } : {}),
-      ...(peer?.pid !== undefined ? { pid: peer.pid } : {}),
-      restarts,
-    }),
-  };
 }
 
 /**
@@ -435,7 +264,7 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
       ctx = undefined;
     },
     stats: () => {
-      const e = executor?.stats() ?? { running: 0, runs: 0, starved: 0, restarts: 0 };
+      const e = executor?.stats() ?? { running: 0, runs: 0, starved: 0, restarts: 0, boosts: 0 };
       return {
         checks: runners.size,
         running: e.running,
@@ -445,9 +274,21 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
         ...(e.cpuMs !== undefined ? { probeCpuMs: e.cpuMs } : {}),
         ...(e.pid !== undefined ? { probePid: e.pid } : {}),
         restarts: e.restarts,
+        ...(e.priority !== undefined ? { probePriority: e.priority } : {}),
+        boosts: e.boosts,
       };
     },
   };
+}
+
+/**
+ * A compiled runner script. From the built package it sits beside this file; when
+ * this file runs from its TypeScript source (tests), the build's copy is used.
+ */
+function runnerScript(name: 'probe-worker' | 'probe-process'): URL | undefined {
+  const here = new URL(import.meta.url);
+  const url = here.pathname.endsWith('.ts') ? new URL(`../dist/${name}.js`, here) : new URL(`./${name}.js`, here);
+  return existsSync(url) ? url : undefined;
 }
 
 function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: Logger, report: Report): Executor {
@@ -462,14 +303,24 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
     logger.warn({ runner }, 'the probe runner script is not built; running checks on the main thread');
     return inlineExecutor(concurrency, report);
   }
+  // A starved checker leaves every instance as it was, whatever happens to it: while the
+  // machine is that busy, the probes take their share as Consul's agent does.
+  const fallback = opts.starvedPriority ?? 0;
+  // Only a priority below the fallback's can be raised to it.
+  const watch: StarvationWatch | undefined =
+    fallback !== 'none' && (priority === 'idle' || priority > fallback)
+      ? { afterMs: parseDuration(opts.starvedAfter ?? '2s'), priority: fallback, holdMs: parseDuration(opts.starvedHold ?? '5m') }
+      : undefined;
   if (runner === 'worker') {
     // A thread cannot be given SCHED_IDLE alone here (V8's GC helpers for its heap are the
     // process's), and measured so it did worse than nice 5: the lowest niceness then.
-    return peerExecutor(workerPeer(script, concurrency, priority === 'idle' ? 19 : priority), logger, report);
+    return peerExecutor((p) => workerPeer(script, concurrency, p === 'idle' ? 19 : p), priority, watch, logger, report);
   }
-  const launch = launchProbeProcess(priority, [process.execPath, fileURLToPath(script), String(concurrency)], { platform: process.platform, find: (p) => which(p) });
-  if (launch.warning) logger.warn({ priority }, launch.warning);
-  return peerExecutor(processPeer(launch.argv), logger, report);
+  const command = [process.execPath, fileURLToPath(script), String(concurrency)];
+  const host = { platform: process.platform, find: (p: string) => which(p) };
+  const warning = launchProbeProcess(priority, command, host).warning;
+  if (warning) logger.warn({ priority }, warning);
+  return peerExecutor((p) => processPeer(launchProbeProcess(p, command, host).argv), priority, watch, logger, report);
 }
 
 function sameDefinition(a: Check, b: Check): boolean {

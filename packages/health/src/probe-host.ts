@@ -13,6 +13,8 @@ export type FromRunner =
   | { readonly op: 'ready' }
   | { readonly op: 'result'; readonly key: string; readonly status: HealthStatus; readonly output: string }
   | { readonly op: 'stats'; readonly running: number; readonly runs: number; readonly starved: number; readonly cpuMs?: number }
+  /** Sent every `BEAT_MS`: this runner is alive, and its timers and check starts ran at most `lagMs` late since the last one. */
+  | { readonly op: 'beat'; readonly lagMs: number }
   | { readonly op: 'stopped' };
 
 export interface RunnerChannel {
@@ -22,9 +24,12 @@ export interface RunnerChannel {
   close(): void;
 }
 
+/** How often a runner says it is alive (see the checker's starvation watch). */
+export const BEAT_MS = 500;
+
 /**
  * Runs an engine for the channel's peer: results that differ from the catalog go back
- * at once, counters every 100 ms when they moved. `cpu` is the runner's own CPU time
+ * at once, counters every 100 ms when they moved, a beat every `BEAT_MS`. `cpu` is the runner's own CPU time
  * so far, where it can be told apart from the agent's (a process can, a thread cannot).
  */
 export function hostProbes(channel: RunnerChannel, concurrency: number, cpu?: () => number): void {
@@ -37,12 +42,20 @@ export function hostProbes(channel: RunnerChannel, concurrency: number, cpu?: ()
     if (now !== last) channel.send(counters());
     last = now;
   }, 100);
+  let beatDue = performance.now() + BEAT_MS;
+  const beat = setInterval(() => {
+    const now = performance.now();
+    const lagMs = Math.max(now - beatDue, engine.takeLag());
+    beatDue = now + BEAT_MS;
+    channel.send({ op: 'beat', lagMs: Math.round(lagMs) });
+  }, BEAT_MS);
   channel.onMessage((m) => {
     if (m.op === 'add') engine.add(m.spec);
     else if (m.op === 'observe') engine.observe(m.key, m.status, m.output);
     else if (m.op === 'remove') engine.remove(m.key);
     else if (m.op === 'stop') {
       clearInterval(stats);
+      clearInterval(beat);
       void engine.stop().then(() => {
         channel.send(counters());
         channel.send({ op: 'stopped' });

@@ -24,8 +24,14 @@ await loaded;
 const delay = monitorEventLoopDelay({ resolution: 5 });
 delay.enable();
 let majorGcs = 0;
+/** Each major GC's duration, in ms, since the last report: a 2 ms one and a 26 ms one are not the same event. */
+let majorGcMs: number[] = [];
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majorGcs++;
+  for (const e of list.getEntries()) {
+    if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+    majorGcs++;
+    majorGcMs.push(Math.round(e.duration * 10) / 10);
+  }
 }).observe({ entryTypes: ['gc'] });
 let cpu = process.cpuUsage();
 // The probes run in their own process (the checker's default): its CPU is the agent's too.
@@ -39,8 +45,10 @@ setInterval(() => {
   const now = health.stats().runs;
   const wrote = health.stats().writes;
   const cpuMs = (used.user + used.system) / 1000 + probeNow - probeCpu;
-  process.stdout.write(`${JSON.stringify({ cpuMs, runs: now - runs, writes: wrote - writes, loopP99Ms: delay.percentile(99) / 1e6, majorGcs })}\n`);
+  // boosts: times so far the checker found its probes starved and moved them to a higher priority.
+  process.stdout.write(`${JSON.stringify({ cpuMs, runs: now - runs, writes: wrote - writes, loopP99Ms: delay.percentile(99) / 1e6, majorGcs, majorGcMs, boosts: health.stats().boosts })}\n`);
   majorGcs = 0;
+  majorGcMs = [];
   probeCpu = probeNow;
   runs = now;
   writes = wrote;

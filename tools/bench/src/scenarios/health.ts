@@ -56,10 +56,10 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     // starts with 2 s of probing that is not counted, so neither side pays for the probe's
     // or the agent's warm-up.
     const half = Math.max(2, Math.round(seconds / 2));
-    type Phase = { dns: number[]; p99s: number[]; cpuMs: number; runs: number; writes: number; loopP99: number; majorGcs: number; seconds: number };
+    type Phase = { dns: number[]; p99s: number[]; cpuMs: number; runs: number; writes: number; loopP99: number; majorGcs: number; majorGcMs: number[]; boosts: number; seconds: number };
     const phases: Record<'no' | 'yes', Phase> = {
-      no: { dns: [], p99s: [], cpuMs: 0, runs: 0, writes: 0, loopP99: 0, majorGcs: 0, seconds: 0 },
-      yes: { dns: [], p99s: [], cpuMs: 0, runs: 0, writes: 0, loopP99: 0, majorGcs: 0, seconds: 0 },
+      no: { dns: [], p99s: [], cpuMs: 0, runs: 0, writes: 0, loopP99: 0, majorGcs: 0, majorGcMs: [], boosts: 0, seconds: 0 },
+      yes: { dns: [], p99s: [], cpuMs: 0, runs: 0, writes: 0, loopP99: 0, majorGcs: 0, majorGcMs: [], boosts: 0, seconds: 0 },
     };
     for (const withHealth of ['no', 'yes', 'no', 'yes'] as const) {
       const agent = await startChild(children, ['taskset', '-c', '1', process.execPath, ...(process.env['SIGNPOST_BENCH_AGENT_FLAGS']?.split(' ').filter(Boolean) ?? []), script('health-agent-child'), file, String(services.length), withHealth], 120_000);
@@ -88,6 +88,8 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
       phase.writes += window.reduce((n, r) => n + r.writes, 0);
       phase.loopP99 = Math.max(phase.loopP99, ...window.map((r) => r.loopP99Ms));
       phase.majorGcs += window.reduce((n, r) => n + r.majorGcs, 0);
+      phase.majorGcMs.push(...window.flatMap((r) => r.majorGcMs));
+      phase.boosts += reports.at(-1)?.boosts ?? 0;
       phase.seconds += window.length;
       await stopChildren([agent.child]);
     }
@@ -102,7 +104,10 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     metrics.push({ name: 'agent CPU per check', value: ((perSecond(on, on.cpuMs) - perSecond(off, off.cpuMs)) * 1000) / Math.max(1, perSecond(on, on.runs)), unit: 'µs' });
     metrics.push({ name: 'agent CPU, checks off / on', value: perSecond(off, off.cpuMs) / 10, unit: `% / ${(perSecond(on, on.cpuMs) / 10).toFixed(1)} %` });
     metrics.push({ name: 'event-loop delay p99, checks off / on', value: off.loopP99, unit: `ms / ${on.loopP99.toFixed(1)} ms` });
-    metrics.push({ name: 'agent major GCs while measured, checks off / on', value: off.majorGcs, unit: `/ ${on.majorGcs}` });
+    const gcMs = (phase: Phase): string => (phase.majorGcMs.length ? phase.majorGcMs.join(', ') + ' ms' : 'none');
+    metrics.push({ name: 'agent major GCs while measured, checks off / on', value: off.majorGcs, unit: `/ ${on.majorGcs} (off: ${gcMs(off)}; on: ${gcMs(on)})` });
+    // A boost moves the probes to nice 0 for minutes: the phase then measures that, not idle priority.
+    metrics.push({ name: 'probe process starved and moved to starvedPriority', value: on.boosts, unit: 'times', aim: '0' });
     metrics.push({ name: 'DNS p50 without checks', value: percentile(off.dns, 50), unit: 'ms' });
     metrics.push({ name: 'DNS p50 with checks', value: percentile(on.dns, 50), unit: 'ms' });
     metrics.push({ name: 'DNS p99 without checks', value: percentile(off.dns, 99), unit: 'ms' });
@@ -126,6 +131,8 @@ interface AgentReport {
   readonly writes: number;
   readonly loopP99Ms: number;
   readonly majorGcs: number;
+  readonly majorGcMs: readonly number[];
+  readonly boosts: number;
 }
 
 /**
