@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,7 +63,8 @@ export async function stopChildren(children: ChildProcess[]): Promise<void> {
  * nginx (one worker, in the foreground) pinned to `core`, its files in `dir`, serving
  * `http` (the lines of its http block, given the port it listens on); ready once `/`
  * answers 2xx. `idle`: at Linux's SCHED_IDLE (util-linux `chrt`), so that whatever else
- * runs on that core takes the CPU from it the moment it wakes.
+ * runs on that core takes the CPU from it the moment it wakes; set once it answers, as on
+ * a busy machine (CI) an nginx started at idle did not start within 5 s.
  */
 export async function startNginx(children: ChildProcess[], dir: string, core: number, http: (port: number) => string[], options: { idle?: boolean } = {}): Promise<Endpoint> {
   const port = await freePort();
@@ -83,17 +85,37 @@ export async function startNginx(children: ChildProcess[], dir: string, core: nu
       '',
     ].join('\n'),
   );
-  const pinned = ['taskset', '-c', String(core), which('nginx')!, '-c', conf, '-p', dir];
-  const argv = options.idle ? ['chrt', '--idle', '0', ...pinned] : pinned;
+  const argv = ['taskset', '-c', String(core), which('nginx')!, '-c', conf, '-p', dir];
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
-  for (let n = 0; n < 50; n++) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}/`);
-      if (res.ok) return { port, child };
+      if (res.ok) {
+        // taskset execs nginx, so the child's pid is nginx's master; its worker is the master's child.
+        if (options.idle) for (const pid of [child.pid!, ...childrenOf(child.pid!)]) execFileSync('chrt', ['--idle', '--all-tasks', '--pid', '0', String(pid)]);
+        return { port, child };
+      }
     } catch {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  throw new Error('nginx did not start');
+  throw new Error('nginx did not answer within 30 s');
+}
+
+/** The pids whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat, after the command name in parentheses, is the parent's pid.
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch {
+      // it ended while we looked
+    }
+  }
+  return out;
 }
