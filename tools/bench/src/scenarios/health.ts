@@ -73,7 +73,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
       // --trace-gc) just as the measured window opened, in 2 runs of 3 with checks on.
       let settling = true;
       const warming = probe(agent, Number.POSITIVE_INFINITY, () => !settling);
-      await settle(reports, Math.max(1, Math.round((withHealth === 'yes' ? 45 : 30) * Math.min(1, scale))), Math.max(1, Math.round(5 * Math.min(1, scale))));
+      await settle(reports, Math.max(1, Math.round((withHealth === 'yes' ? 45 : 30) * Math.min(1, scale))), Math.max(1, Math.round(10 * Math.min(1, scale))));
       settling = false;
       await warming;
       await probe(agent, scale < 1 ? 1 : 2);
@@ -141,7 +141,10 @@ interface AgentReport {
  * start-up (loading the fleet; with checks, 10,000 first results) V8's memory reducer runs
  * up to three full GCs of 5–30 ms on the main thread 15–30 s after the allocation stops
  * (seen with --trace-gc). Measured from 12 s, they fell in one phase's window and not the
- * other's, which is how identical runs once read ratios from 1.2 to 90.
+ * other's, which is how identical runs once read ratios from 1.2 to 90. The reducer spaces
+ * its GCs 8 s apart (V8's `MemoryReducer::kLongDelayMs`, at most `kMaxNumberOfGCs` = 3,
+ * deps/v8/src/heap/memory-reducer.cc), so the quiet stretch waited for is longer than that;
+ * its watchdog (a GC 100 s after the last, `kWatchdogDelayMs`) falls after the window.
  */
 async function settle(reports: AgentReport[], settleS: number, quietS: number): Promise<void> {
   await new Promise((r) => setTimeout(r, settleS * 1000));
