@@ -132,16 +132,40 @@ describe('peerExecutor', () => {
     expect(h.all).toHaveLength(1);
     executor.add(spec);
     h.last().say({ op: 'beat', lagMs: 0 });
-    // This thread stalls for 3 s (a suspended VM): the host's silence over it is not the host's fault.
-    const now = performance.now();
-    vi.spyOn(performance, 'now').mockImplementation(() => now + 3_000);
+    // This thread stalls for 3 s (a suspended VM): the clock jumps, the timers fire late.
+    const clock = performance.now.bind(performance);
+    vi.spyOn(performance, 'now').mockImplementation(() => clock() + 3_000);
     await vi.advanceTimersByTimeAsync(250);
-    vi.mocked(performance.now).mockRestore();
-    await vi.advanceTimersByTimeAsync(3_250);
+    // The host's silence over the stall is not its fault: 1.5 s more of it is not yet 2 s.
+    await vi.advanceTimersByTimeAsync(1_500);
     expect(h.all).toHaveLength(1);
     h.last().say({ op: 'beat', lagMs: 0 });
     await beating(h.last(), 5_000);
     expect(h.all).toHaveLength(1);
+  });
+
+  it('does not hold the time this process was busy against the host, and judges the rest', async () => {
+    const h = hosts();
+    const logger = memoryLogger();
+    executor = peerExecutor(h.start, 'idle', watch, logger, () => undefined);
+    h.last().say({ op: 'ready' });
+    executor.add(spec);
+    h.last().say({ op: 'beat', lagMs: 0 });
+    // The agent loads 10,000 services for 5 s, 80 % of a core: the idle host, silent, gets nothing then.
+    let used = process.cpuUsage().user;
+    const busy = vi.spyOn(process, 'cpuUsage').mockImplementation(() => ({ user: (used += 200_000), system: 0 }));
+    await vi.advanceTimersByTimeAsync(5_000);
+    busy.mockRestore();
+    expect(h.all).toHaveLength(1);
+    // Its first beat after that says its timers ran 5 s late: the agent's busy time explains it.
+    h.last().say({ op: 'beat', lagMs: 5_000 });
+    expect(h.all).toHaveLength(1);
+    // Then silent while the agent is not busy: 2 s of that is starvation.
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(h.all).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(250);
+    expect(h.all.map((x) => x.priority)).toEqual(['idle', 0]);
+    expect(logger.lines.map((l) => l.msg)).toEqual([expect.stringContaining('(not a word from them for 2.25s)')]);
   });
 
   it('starts a host that died again after a backoff, at the priority it had', async () => {
