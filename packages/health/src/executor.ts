@@ -133,7 +133,8 @@ const describePriority = (p: ProbePriority): string => (p === 'idle' ? 'idle pri
  * Drives a probe host over a channel. It keeps every check it was given, so that a
  * host that dies (a crash, the OOM killer, a stray `kill`) is started again after a
  * backoff and handed every check anew, spread over their intervals as at start-up.
- * Messages wait until the host says it is ready.
+ * Messages wait until the host says it is ready. With a `watch`, a starved host is
+ * replaced the same way, at the watch's priority (see `StarvationWatch`).
  */
 export function peerExecutor(startAt: (priority: ProbePriority) => StartPeer, priority: ProbePriority, watch: StarvationWatch | undefined, logger: Logger, report: Report): Executor {
   const specs = new Map<string, ProbeSpec>();
