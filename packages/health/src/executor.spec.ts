@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { memoryLogger } from '@signpost/testing';
-import { peerExecutor, type Executor, type StartPeer } from './executor.js';
+import { peerExecutor, type Executor, type StarvationWatch, type StartPeer } from './executor.js';
 import type { ProbeSpec } from './engine.js';
 import type { ProbePriority } from './launcher.js';
 import type { FromRunner, ToRunner } from './probe-host.js';
@@ -62,6 +62,16 @@ describe('peerExecutor', () => {
   });
 
   const watch = { afterMs: 2_000, priority: 0, holdMs: 60_000 };
+  /** An executor whose first host is ready, with one check unless told otherwise; `null`: no watch. */
+  const running = (priority: ProbePriority = 'idle', w: StarvationWatch | null = watch, check = true) => {
+    const h = hosts();
+    const logger = memoryLogger();
+    const e = peerExecutor(h.start, priority, w ?? undefined, logger, () => undefined);
+    executor = e;
+    h.last().say({ op: 'ready' });
+    if (check) e.add(spec);
+    return { h, logger, e };
+  };
   /** Beats as a host that gets its CPU does, for `ms`. */
   const beating = async (host: FakeHost, ms: number, lagMs = 0): Promise<void> => {
     for (let t = 0; t < ms; t += 500) {
@@ -71,23 +81,15 @@ describe('peerExecutor', () => {
   };
 
   it('keeps a host that beats at its priority', async () => {
-    const h = hosts();
-    const logger = memoryLogger();
-    executor = peerExecutor(h.start, 'idle', watch, logger, () => undefined);
-    h.last().say({ op: 'ready' });
-    executor.add(spec);
+    const { h, e } = running();
     await beating(h.last(), 30_000);
     expect(h.all.map((x) => x.priority)).toEqual(['idle']);
-    expect(executor.stats()).toMatchObject({ boosts: 0, restarts: 0, priority: 'idle' });
+    expect(e.stats()).toMatchObject({ boosts: 0, restarts: 0, priority: 'idle' });
   });
 
   it('replaces a host it has not heard from for afterMs at the watch’s priority, with every check, and goes back after holdMs from its start', async () => {
-    const h = hosts();
-    const logger = memoryLogger();
-    executor = peerExecutor(h.start, 'idle', watch, logger, () => undefined);
-    const idle = h.last();
-    idle.say({ op: 'ready' });
-    executor.add(spec);
+    const { h, logger, e } = running();
+    const idle = h.all[0]!;
     await beating(idle, 1_000);
     // Silent from its last beat, 500 ms ago: 2 s after it (at the next look, every 250 ms) it is replaced.
     await vi.advanceTimersByTimeAsync(1_400);
@@ -98,7 +100,7 @@ describe('peerExecutor', () => {
     expect(logger.lines.map((l) => [l.level, l.msg])).toEqual([
       ['warn', expect.stringMatching(/^the health probes got too little CPU at idle priority \(not a word from them for 2\.\d+s\): running them at nice 0 for 1m0s once started$/)],
     ]);
-    expect(executor.stats()).toMatchObject({ boosts: 1, restarts: 0, priority: 0 });
+    expect(e.stats()).toMatchObject({ boosts: 1, restarts: 0, priority: 0 });
     const boosted = h.last();
     // It takes 5 s to start on this busy machine; the hold counts from then.
     await vi.advanceTimersByTimeAsync(5_000);
@@ -110,14 +112,11 @@ describe('peerExecutor', () => {
     expect(h.all.map((x) => x.priority)).toEqual(['idle', 0, 'idle']);
     expect(boosted.killed).toBe(true);
     expect(logger.lines.at(-1)?.msg).toBe('the health probes go back to idle priority');
-    expect(executor.stats()).toMatchObject({ boosts: 1, priority: 'idle' });
+    expect(e.stats()).toMatchObject({ boosts: 1, priority: 'idle' });
   });
 
   it('replaces a host whose beats say its timers ran more than afterMs late', async () => {
-    const h = hosts();
-    executor = peerExecutor(h.start, 19, watch, memoryLogger(), () => undefined);
-    h.last().say({ op: 'ready' });
-    executor.add(spec);
+    const { h } = running(19);
     await beating(h.last(), 2_000, 1_900);
     expect(h.all).toHaveLength(1);
     await beating(h.last(), 500, 2_100);
@@ -125,12 +124,10 @@ describe('peerExecutor', () => {
   });
 
   it('lets a host with no checks be, and does not blame the host when the checker itself was not running', async () => {
-    const h = hosts();
-    executor = peerExecutor(h.start, 'idle', watch, memoryLogger(), () => undefined);
-    h.last().say({ op: 'ready' });
+    const { h, e } = running('idle', watch, false);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(h.all).toHaveLength(1);
-    executor.add(spec);
+    e.add(spec);
     h.last().say({ op: 'beat', lagMs: 0 });
     // This thread stalls for 3 s (a suspended VM): the clock jumps, the timers fire late.
     const clock = performance.now.bind(performance);
@@ -145,11 +142,7 @@ describe('peerExecutor', () => {
   });
 
   it('does not hold the time this process was busy against the host, and judges the rest', async () => {
-    const h = hosts();
-    const logger = memoryLogger();
-    executor = peerExecutor(h.start, 'idle', watch, logger, () => undefined);
-    h.last().say({ op: 'ready' });
-    executor.add(spec);
+    const { h, logger } = running();
     h.last().say({ op: 'beat', lagMs: 0 });
     // The agent loads 10,000 services for 5 s, 80 % of a core: the idle host, silent, gets nothing then.
     let used = process.cpuUsage().user;
@@ -169,24 +162,17 @@ describe('peerExecutor', () => {
   });
 
   it('starts a host that died again after a backoff, at the priority it had', async () => {
-    const h = hosts();
-    const logger = memoryLogger();
-    executor = peerExecutor(h.start, 'idle', watch, logger, () => undefined);
-    h.last().say({ op: 'ready' });
-    executor.add(spec);
+    const { h, logger, e } = running();
     h.last().die('killed by SIGKILL');
-    expect(executor.stats()).toMatchObject({ restarts: 1 });
-    expect(executor.stats().pid).toBeUndefined();
+    expect(e.stats()).toMatchObject({ restarts: 1 });
+    expect(e.stats().pid).toBeUndefined();
     await vi.advanceTimersByTimeAsync(1_000);
     expect(h.all.map((x) => x.priority)).toEqual(['idle', 'idle']);
     expect(logger.lines.map((l) => l.msg)).toEqual(['the health probes ended unasked; starting them again']);
   });
 
   it('has no watch without one: a silent host is left alone', async () => {
-    const h = hosts();
-    executor = peerExecutor(h.start, 'idle', undefined, memoryLogger(), () => undefined);
-    h.last().say({ op: 'ready' });
-    executor.add(spec);
+    const { h } = running('idle', null);
     await vi.advanceTimersByTimeAsync(60_000);
     expect(h.all).toHaveLength(1);
   });
