@@ -264,6 +264,10 @@ describe('health checker', () => {
     // chrt sets the class (at the agent's priority, so at once) and then execs node,
     // whose threads are born with it; read them as they come.
     await eventually(() => niceAndPolicy(first)[0]?.[1] === '5', 10_000, 'chrt to set SCHED_IDLE');
+    // Without V8's GC helper threads, which held the agent's core while DNS waited (see PROBE_NODE_FLAGS).
+    const cmdline = (): string[] => readFileSync(`/proc/${first}/cmdline`, 'utf8').split('\0');
+    await eventually(() => cmdline().some((a) => a.endsWith('probe-process.js')), 10_000, 'chrt to exec node');
+    expect(cmdline()).toContain('--single-threaded-gc');
     const seen = new Set<string>();
     const sample = (): void => {
       for (const [, policy] of niceAndPolicy(first)) seen.add(policy!);

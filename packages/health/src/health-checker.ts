@@ -291,6 +291,20 @@ function runnerScript(name: 'probe-worker' | 'probe-process'): URL | undefined {
   return existsSync(url) ? url : undefined;
 }
 
+/**
+ * Node flags of the probe process. `--single-threaded-gc`: otherwise V8 marks and sweeps
+ * the probes' heap on helper threads, and those, CPU-bound for milliseconds at a time,
+ * held the agent's core while its DNS thread, woken and runnable, waited: `SCHED_IDLE`
+ * did not make the kernel switch to it. Traced on 2026-11-25 (kernel 6.18's EEVDF
+ * scheduler, ftrace `sched_switch`/`sched_wakeup`, the health bench's agent alone on its
+ * core with the probes, 10 s windows): the agent was woken and then passed over at four
+ * switches in a row while four helpers ran a whole 4 ms tick each (17 ms; DNS p99.9
+ * 13 ms); the helpers' share of the agent's waits was 10–16 ms a window in two runs, 41 ms
+ * in a third. With the flag the probe process's share was 0.2–2.3 ms, no single wait
+ * over 2.5 ms; the GC work is done on the probe's own thread, in steps between its checks.
+ */
+const PROBE_NODE_FLAGS = ['--single-threaded-gc'];
+
 function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: Logger, report: Report): Executor {
   const runner = opts.runner ?? 'process';
   const priority = opts.priority ?? 'idle';
@@ -316,7 +330,7 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
     // process's), and measured so it did worse than nice 5: the lowest niceness then.
     return peerExecutor((p) => workerPeer(script, concurrency, p === 'idle' ? 19 : p), priority, watch, logger, report);
   }
-  const command = [process.execPath, fileURLToPath(script), String(concurrency)];
+  const command = [process.execPath, ...PROBE_NODE_FLAGS, fileURLToPath(script), String(concurrency)];
   const host = { platform: process.platform, find: (p: string) => which(p) };
   const warning = launchProbeProcess(priority, command, host).warning;
   if (warning) logger.warn({ priority }, warning);

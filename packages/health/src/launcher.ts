@@ -22,7 +22,8 @@ export interface LaunchHost {
  *
  * Why `SCHED_IDLE` and not a niceness: on Linux's EEVDF scheduler a task woken by a
  * DNS query does not preempt a nice-5 neighbour on its core before that neighbour's
- * slice ends; it does preempt a `SCHED_IDLE` one at once. Measured on 2026-11-25
+ * slice ends; it does preempt a `SCHED_IDLE` one at once, mostly (for where not, see
+ * `PROBE_NODE_FLAGS` in health-checker.ts). Measured on 2026-11-25
  * (kernel 6.18, DNS served on the core a spinner shared, 2 ms busy in every 5): DNS
  * p99 0.28–0.37 ms alone, 1.95–2.28 ms beside the spinner at nice 5, 0.30–0.51 ms
  * beside it at `SCHED_IDLE` (in the same session; across sessions, autogroups compare
