@@ -300,8 +300,8 @@ function runnerScript(name: 'probe-worker' | 'probe-process'): URL | undefined {
  * core with the probes, 10 s windows): the agent was woken and then passed over at four
  * switches in a row while four helpers ran a whole 4 ms tick each (17 ms; DNS p99.9
  * 13 ms); the helpers' share of the agent's waits was 10–16 ms a window in two runs, 41 ms
- * in a third. With the flag the probe process's share was 0.2–2.3 ms, no single wait
- * over 2.5 ms; the GC work is done on the probe's own thread, in steps between its checks.
+ * in a third. With the flag the probe process's share was 0.2–4.6 ms a window (ten
+ * windows); the GC work is done on the probe's own thread, in steps between its checks.
  */
 const PROBE_NODE_FLAGS = ['--single-threaded-gc'];
 
