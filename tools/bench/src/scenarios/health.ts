@@ -140,8 +140,8 @@ const PHASES = ['no', 'yes', 'no', 'yes', 'no', 'yes'] as const;
  * runs on core 0 (nginx, the machine's own services) does not delay its reading of the
  * answers: the agent's latency is measured, not the probe's queueing. It sleeps between
  * 1 ms ticks, so it takes little. Reset on fork: the agents it starts, and their threads,
- * would otherwise be born FIFO too (seen: an agent that never got ready, its threads
- * spinning at FIFO on core 1). Says which class it got, and why not FIFO.
+ * would otherwise be born FIFO too (seen without it: the first agent never got ready).
+ * Says which class it got, and why not FIFO.
  */
 function realtime(): string {
   try {
