@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { ProbeEngine, type EngineStats, type ProbeSpec } from './engine.js';
 import type { ProbePriority } from './launcher.js';
-import type { FromRunner, ToRunner } from './probe-host.js';
+import { processCpuMs, type FromRunner, type ToRunner } from './probe-host.js';
 
 export type Report = (key: string, status: HealthStatus, output: string) => void;
 
@@ -101,12 +101,6 @@ export function processPeer(argv: readonly string[]): StartPeer {
 
 /** A probe host that lived this long before ending counts as healthy: the next restart waits the shortest backoff again. */
 const HEALTHY_RUN_MS = 60_000;
-/** This process's CPU time so far, in ms (every thread's: with a worker runner, the probes' too). */
-function cpuMs(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
 /** How often the checker looks for word from its probe host. */
 const WATCH_MS = 250;
 
@@ -246,12 +240,12 @@ export function peerExecutor(startAt: (priority: ProbePriority) => StartPeer, pr
   };
 
   let watchedAt = performance.now();
-  let cpuAt = cpuMs();
+  let cpuAt = processCpuMs();
   const watcher = watch
     ? setInterval(() => {
         const now = performance.now();
         const wall = now - watchedAt;
-        const cpu = cpuMs();
+        const cpu = processCpuMs();
         const used = cpu - cpuAt;
         watchedAt = now;
         cpuAt = cpu;

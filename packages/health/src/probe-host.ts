@@ -24,6 +24,12 @@ export interface RunnerChannel {
   close(): void;
 }
 
+/** This process's CPU time so far, in ms, every thread's (with a worker runner, the probes' too). */
+export function processCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 /** How often a runner says it is alive (see the checker's starvation watch). */
 export const BEAT_MS = 500;
 

@@ -1,6 +1,6 @@
 // The health checker's probes in a child process (`runner: process`, the default),
 // started by the checker with the scheduling priority it was given (see launcher.ts).
-import { hostProbes, type ToRunner } from './probe-host.js';
+import { hostProbes, processCpuMs, type ToRunner } from './probe-host.js';
 
 const send = process.send?.bind(process);
 if (send) {
@@ -22,9 +22,6 @@ if (send) {
       close: () => process.disconnect(),
     },
     concurrency,
-    () => {
-      const u = process.cpuUsage();
-      return (u.user + u.system) / 1000;
-    },
+    processCpuMs,
   );
 }
