@@ -122,7 +122,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     // 2026-11-25, the kernel's DAMON thread (kdamond) alone held the agent's core for 36–42 ms
     // in a 10 s window without checks, where the probes' whole share was 0.2–4.6 ms. The
     // median phase of each side leaves one such burst out of either.
-    const median = (values: readonly number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
     metrics.push({ name: 'DNS p99 with / without checks, median phase', value: median(on.p99s) / median(off.p99s), unit: 'ratio', aim: '<= 1.2' });
     return { scenario: 'health', parameters: { checks, interval: '10s', seconds, phases: PHASES.map((p) => (p === 'yes' ? 'on' : 'off')).join('/'), dnsRate: '2000 q/s', probe: probeClass }, metrics };
   } finally {
