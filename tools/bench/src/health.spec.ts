@@ -8,8 +8,10 @@ describe.skipIf(!hasProgram('nginx', 'nginx-light'))('bench: health scenario', (
     const result = await healthScenario({ scale: 0.05 });
     const byName = new Map(result.metrics.map((m) => [m.name, m.value]));
     expect(byName.get('checks run per second')).toBeGreaterThan(0);
-    expect(Number.isFinite(byName.get('DNS p99 with / without checks, median phase'))).toBe(true);
-    expect(Number.isFinite(byName.get('DNS p99 with / without checks, pooled'))).toBe(true);
-    expect(result.parameters['phases']).toBe('off/on/off/on/off/on');
+    expect(byName.get('checks run per second, switched off')).toBe(0);
+    expect(Number.isFinite(byName.get('DNS p99 with / without checks'))).toBe(true);
+    expect(Number.isFinite(byName.get('DNS p99 with / without checks, median window'))).toBe(true);
+    expect(Number.isFinite(byName.get('noise floor: DNS p99 of alternate halves, without / with checks'))).toBe(true);
+    expect(result.parameters['windows']).toBe('2 × off/on');
   }, 120_000);
 });

@@ -1,23 +1,72 @@
-// An agent (memory store, static source, DNS sink, and the health checker when
-// asked) in its own process, reporting once a second: CPU used, checks run and
-// event-loop delay p99 and major GCs on its main thread since the last report (CPU
-// includes the probe process's).
+// An agent (memory store, static source, DNS sink, and the health checker) in its own
+// process, reporting once a second: CPU used, checks run and event-loop delay p99 and
+// major GCs on its main thread since the last report (CPU includes the probe process's),
+// and whether the checker ran all that second.
+//
+// The checker is switched by signal, in this one process, so that the bench can
+// alternate many short windows with and without checks against the same agent:
+// SIGUSR1 starts a checker (a new probe process, every check handed to it, first runs
+// spread over their interval, as at start-up), SIGUSR2 stops it. Each switch is
+// acknowledged with a line `state on` / `state off`. The checker starts on.
 import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
-import { createRegistry, silentLogger, type Plugin } from '@signpost/core';
-import { healthChecker, type HealthCheckerOptions } from '@signpost/health';
+import { createRegistry, silentLogger, type Plugin, type PluginContext } from '@signpost/core';
+import { healthChecker, type HealthChecker, type HealthCheckerOptions, type HealthStats } from '@signpost/health';
 import { dnsSink } from '@signpost/sink-dns';
 import { staticSource } from '@signpost/source-static';
 import { memoryStore } from '@signpost/store-memory';
 import { firstValueFrom, filter } from 'rxjs';
 
-const [file, expected, withHealth] = process.argv.slice(2) as [string, string, string];
+const [file, expected] = process.argv.slice(2) as [string, string];
 const store = memoryStore();
 const dns = dnsSink({ listen: '127.0.0.1:0' });
 // SIGNPOST_BENCH_HEALTH: more of the checker's options, as JSON (to compare runners, say).
-const health = healthChecker({ concurrency: 256, ...(JSON.parse(process.env['SIGNPOST_BENCH_HEALTH'] ?? '{}') as HealthCheckerOptions) });
-const plugins: Plugin[] = [dns, staticSource({ path: file })];
-if (withHealth === 'yes') plugins.push(health);
-const registry = createRegistry({ store, plugins, logger: silentLogger(), node: 'bench' });
+const options: HealthCheckerOptions = { concurrency: 256, ...(JSON.parse(process.env['SIGNPOST_BENCH_HEALTH'] ?? '{}') as HealthCheckerOptions) };
+
+/**
+ * The registry's plugin named `health`: it keeps the context the registry gave it and
+ * runs a checker with it while switched on. A checker started later owns the same check
+ * results (the owner is the plugin's name), so the results of the first round stay in
+ * the catalog while it is off and a new checker finds them unchanged: no write.
+ */
+let ctx: PluginContext | undefined;
+let checker: HealthChecker | undefined;
+/** Counters of the checkers that have stopped, so that the totals only grow. */
+const past = { runs: 0, writes: 0, probeCpuMs: 0, boosts: 0 };
+const totals = (): typeof past => {
+  const s: HealthStats | undefined = checker?.stats();
+  return { runs: past.runs + (s?.runs ?? 0), writes: past.writes + (s?.writes ?? 0), probeCpuMs: past.probeCpuMs + (s?.probeCpuMs ?? 0), boosts: past.boosts + (s?.boosts ?? 0) };
+};
+const switchable: Plugin = {
+  name: 'health',
+  async start(c) {
+    ctx = c;
+    await switchTo(true);
+  },
+  async stop() {
+    await switchTo(false);
+  },
+};
+let switching: Promise<void> = Promise.resolve();
+/** Whether the checker was switched since the last report: that second belongs to neither side. */
+let switched = false;
+function switchTo(on: boolean): Promise<void> {
+  switching = switching.then(async () => {
+    if (on && !checker && ctx) {
+      switched = true;
+      checker = healthChecker(options);
+      await checker.start(ctx);
+    } else if (!on && checker) {
+      switched = true;
+      const stopping = checker;
+      Object.assign(past, totals());
+      checker = undefined;
+      await stopping.stop();
+    }
+  });
+  return switching;
+}
+
+const registry = createRegistry({ store, plugins: [dns, staticSource({ path: file }), switchable], logger: silentLogger(), node: 'bench' });
 const loaded = firstValueFrom(store.watch().pipe(filter(() => store.size >= Number(expected))));
 await registry.start();
 await loaded;
@@ -34,25 +83,30 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 let cpu = process.cpuUsage();
-// The probes run in their own process (the checker's default): its CPU is the agent's too.
-let probeCpu = health.stats().probeCpuMs ?? 0;
-let runs = health.stats().runs;
-let writes = health.stats().writes;
+let last = totals();
 setInterval(() => {
   const used = process.cpuUsage(cpu);
   cpu = process.cpuUsage();
-  const probeNow = health.stats().probeCpuMs ?? 0;
-  const now = health.stats().runs;
-  const wrote = health.stats().writes;
-  const cpuMs = (used.user + used.system) / 1000 + probeNow - probeCpu;
+  const now = totals();
+  // The probes run in their own process (the checker's default): its CPU is the agent's too.
+  const cpuMs = (used.user + used.system) / 1000 + now.probeCpuMs - last.probeCpuMs;
+  const checking = switched ? null : checker !== undefined;
+  switched = false;
   // boosts: times so far the checker found its probes starved and moved them to a higher priority.
-  process.stdout.write(`${JSON.stringify({ cpuMs, runs: now - runs, writes: wrote - writes, loopP99Ms: delay.percentile(99) / 1e6, majorGcs, majorGcMs, boosts: health.stats().boosts })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ cpuMs, checking, runs: now.runs - last.runs, writes: now.writes - last.writes, loopP99Ms: delay.percentile(99) / 1e6, majorGcs, majorGcMs, boosts: now.boosts })}\n`,
+  );
   majorGcs = 0;
   majorGcMs = [];
-  probeCpu = probeNow;
-  runs = now;
-  writes = wrote;
+  last = now;
   delay.reset();
 }, 1000).unref();
+const onSwitch = (on: boolean) => (): void => {
+  void switchTo(on).then(() => {
+    process.stdout.write(`state ${on ? 'on' : 'off'}\n`);
+  });
+};
+process.on('SIGUSR1', onSwitch(true));
+process.on('SIGUSR2', onSwitch(false));
 process.stdout.write(`ready ${dns.address()!.port}\n`);
 process.on('SIGTERM', () => void registry.stop().then(() => process.exit(0)));
