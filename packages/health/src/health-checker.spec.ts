@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { activeHandles, describeSinkContract, eventually, RecordingStore, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
+import { activeHandles, describeSinkContract, hasProgram, eventually, RecordingStore, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
 import { applyResult, healthChecker, parseOptions, type HealthChecker } from './index.js';
 
@@ -299,6 +299,32 @@ describe('health checker', () => {
     expect(niceAndPolicy(nice)).toEqual(niceAndPolicy(nice).map(() => ['7', '0']));
   }, 90_000);
 
+  it.skipIf(process.platform !== 'linux' || !hasProgram('taskset', 'util-linux'))('runs the probe process, every thread of it, on the CPUs given', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    const cpu = String(availableParallelism() - 1);
+    const agentCpus = (): string => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!;
+    const before = agentCpus();
+    const r = await start({ cpus: cpu });
+    await r.store.apply([withCheck('c1', 'http', { http: srv.url, interval: '50ms' })]);
+    await eventually(() => statusOf(r, 'c1').status === 'passing');
+    const pid = health.stats().probePid!;
+    const allowed = (task: string): string => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'))![1]!;
+    const tasks = readdirSync(`/proc/${pid}/task`);
+    expect(tasks.length).toBeGreaterThan(1);
+    expect(tasks.map(allowed)).toEqual(tasks.map(() => cpu));
+    expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('probe-process.js'))).toBe(true);
+    // The agent itself is untouched.
+    expect(agentCpus()).toBe(before);
+    srv.set(500);
+    await eventually(() => statusOf(r, 'c1').status === 'critical');
+  });
+
+  it.skipIf(process.platform !== 'linux')('refuses to start on a CPU the machine does not have, naming it', async () => {
+    health = healthChecker({ cpus: '0,4096' });
+    await expect(runPlugins([health], { node: 'n1' })).rejects.toThrow(/plugin health: cpus: no CPU 4096 on this machine \(online: [\d,-]+; got "0,4096"\)$/);
+  });
+
   it.skipIf(process.platform !== 'linux')('moves starved probes to starvedPriority, and back to idle after starvedHold', async () => {
     const srv = await flakyServer();
     cleanups.push(srv.close);
@@ -358,6 +384,9 @@ describe('health checker', () => {
     expect(parseOptions({ priority: 'idle', runner: 'worker' })).toEqual({ priority: 'idle', runner: 'worker' });
     expect(() => parseOptions({ concurrency: 0 })).toThrow('plugin health: concurrency: must be >= 1');
     expect(() => parseOptions({ scope: 'some' })).toThrow(/scope: must be one of "all", "local", "elected"/);
+    expect(() => parseOptions({ cpus: '1-0' })).toThrow('plugin health: cpus: must be a list of CPU numbers and ranges, as taskset -c takes it: "0", "2-3", "0,2-3" (got "1-0")');
+    expect(() => parseOptions({ cpus: 1 })).toThrow(/^plugin health: cpus: must be string/);
+    expect(parseOptions({ cpus: '0,2-3' })).toEqual({ cpus: '0,2-3' });
   });
 
   it('points routing keys to the sinks that hand instances out', () => {

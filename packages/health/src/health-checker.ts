@@ -19,7 +19,7 @@ import {
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { inlineExecutor, peerExecutor, processPeer, workerPeer, type Executor, type Report, type StarvationWatch } from './executor.js';
-import { launchProbeProcess, type ProbePriority } from './launcher.js';
+import { formatCpus, onlineCpus, launchProbeProcess, parseCpuList, type ProbePriority } from './launcher.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -63,6 +63,9 @@ export const optionsSchema = Type.Object(
       }),
     ),
     starvedHold: Type.Optional(Type.String({ format: 'duration', description: 'How long the probes keep starvedPriority before they go back to priority (default 5m, at least 1s).' })),
+    cpus: Type.Optional(
+      Type.String({ description: 'With runner: process, on Linux: the CPUs the probe process may run on, as taskset -c takes them ("0", "2-3", "0,2-3"); default every CPU the agent may use.' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -101,6 +104,9 @@ export function parseOptions(input: unknown): HealthCheckerOptions {
   // The probes beat every 500 ms: a shorter wait would call a healthy host starved.
   const short = (['starvedAfter', 'starvedHold'] as const).filter((key) => opts[key] !== undefined && parseDuration(opts[key]) < 1000);
   if (short.length > 0) throw new ValidationError('plugin health', short.map((key) => ({ path: [key], message: `must be at least 1s (got ${JSON.stringify(opts[key])})` })));
+  if (opts.cpus !== undefined && !parseCpuList(opts.cpus)) {
+    throw new ValidationError('plugin health', [{ path: ['cpus'], message: `must be a list of CPU numbers and ranges, as taskset -c takes it: "0", "2-3", "0,2-3" (got ${JSON.stringify(opts.cpus)})` }]);
+  }
   return opts;
 }
 
@@ -310,7 +316,17 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
   const priority = opts.priority ?? 'idle';
   if (runner === 'main') {
     if (opts.priority !== undefined) logger.warn({ priority: opts.priority }, "priority does not apply with runner: main (the probes share the agent's thread)");
+    if (opts.cpus !== undefined) logger.warn({ cpus: opts.cpus }, "cpus does not apply with runner: main (the probes share the agent's thread)");
     return inlineExecutor(concurrency, report);
+  }
+  if (runner === 'worker' && opts.cpus !== undefined) logger.warn({ cpus: opts.cpus }, 'cpus does not apply with runner: worker (a thread shares the CPUs of its process)');
+  if (runner === 'process' && opts.cpus !== undefined) {
+    // A CPU that is not there is a typo, and with none there every start of the probe process would fail.
+    const online = onlineCpus();
+    const absent = online ? parseCpuList(opts.cpus)!.filter((n) => !online.includes(n)) : [];
+    if (absent.length) {
+      throw new ValidationError('plugin health', [{ path: ['cpus'], message: `no CPU ${absent.join(', ')} on this machine (online: ${formatCpus(online!)}; got ${JSON.stringify(opts.cpus)})` }]);
+    }
   }
   const script = runnerScript(runner === 'process' ? 'probe-process' : 'probe-worker');
   if (!script) {
@@ -332,9 +348,9 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
   }
   const command = [process.execPath, ...PROBE_NODE_FLAGS, fileURLToPath(script), String(concurrency)];
   const host = { platform: process.platform, find: (p: string) => which(p) };
-  const warning = launchProbeProcess(priority, command, host).warning;
-  if (warning) logger.warn({ priority }, warning);
-  return peerExecutor((p) => processPeer(launchProbeProcess(p, command, host).argv), priority, watch, logger, report);
+  const warning = launchProbeProcess(priority, command, host, opts.cpus).warning;
+  if (warning) logger.warn({ priority, cpus: opts.cpus }, warning);
+  return peerExecutor((p) => processPeer(launchProbeProcess(p, command, host, opts.cpus).argv), priority, watch, logger, report);
 }
 
 function sameDefinition(a: Check, b: Check): boolean {

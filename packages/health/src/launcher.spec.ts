@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { launchProbeProcess, type ProbePriority } from './launcher.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { onlineCpus, formatCpus, launchProbeProcess, parseCpuList, type ProbePriority } from './launcher.js';
 
 describe('launchProbeProcess', () => {
   const host = (platform: NodeJS.Platform, ...programs: string[]) => ({ platform, find: (p: string) => (programs.includes(p) ? `/usr/bin/${p}` : undefined) });
@@ -19,5 +22,57 @@ describe('launchProbeProcess', () => {
     expect(launch.argv).toEqual(argv);
     if (warning) expect(launch.warning).toMatch(warning);
     else expect(launch.warning).toBeUndefined();
+  });
+
+  it.each<[string, ProbePriority, string, ReturnType<typeof host>, string[], RegExp | undefined]>([
+    ['on CPUs, at idle', 'idle', '0', host('linux', 'chrt', 'nice', 'taskset'), ['/usr/bin/chrt', '--idle', '0', '/usr/bin/taskset', '--cpu-list', '0', ...cmd], undefined],
+    ['on CPUs, at a niceness', 7, '2-3', host('linux', 'chrt', 'nice', 'taskset'), ['/usr/bin/nice', '-n', '7', '/usr/bin/taskset', '--cpu-list', '2-3', ...cmd], undefined],
+    ['on CPUs, at the agent’s priority', 0, '0,2', host('linux', 'taskset'), ['/usr/bin/taskset', '--cpu-list', '0,2', ...cmd], undefined],
+    ['on CPUs without taskset: everywhere, said', 'idle', '1', host('linux', 'chrt'), ['/usr/bin/chrt', '--idle', '0', ...cmd], /^taskset \(util-linux\) is not on PATH: the probe process runs on every CPU, not only on 1$/],
+    ['on CPUs elsewhere: said, and both warnings', 'idle', '1', host('darwin'), cmd, /^cpus applies on Linux only: the probe process runs on every CPU; nice is not on PATH/],
+  ])('%s', (_, priority, cpus, h, argv, warning) => {
+    const launch = launchProbeProcess(priority, cmd, h, cpus);
+    expect(launch.argv).toEqual(argv);
+    if (warning) expect(launch.warning).toMatch(warning);
+    else expect(launch.warning).toBeUndefined();
+  });
+});
+
+describe('CPU lists', () => {
+  it.each<[string, number[] | undefined]>([
+    ['0', [0]],
+    ['2-3', [2, 3]],
+    ['0,4-6,2', [0, 2, 4, 5, 6]],
+    ['1,1-2', [1, 2]],
+    ['', undefined],
+    ['3-1', undefined],
+    ['0,', undefined],
+    ['a', undefined],
+    ['-1', undefined],
+    ['0 1', undefined],
+    ['0-99999', undefined],
+  ])('%j → %j', (list, cpus) => {
+    expect(parseCpuList(list)).toEqual(cpus);
+  });
+
+  it.each<[number[], string]>([
+    [[0], '0'],
+    [[0, 1, 2, 5], '0-2,5'],
+    [[1, 3, 4], '1,3-4'],
+  ])('%j is written %j', (cpus, list) => {
+    expect(formatCpus(cpus)).toBe(list);
+  });
+
+  it('reads the CPUs online from Linux', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signpost-cpus-'));
+    try {
+      writeFileSync(join(dir, 'online'), '0-1,4\n');
+      expect(onlineCpus(join(dir, 'online'))).toEqual([0, 1, 4]);
+      writeFileSync(join(dir, 'other'), 'none\n');
+      expect(onlineCpus(join(dir, 'other'))).toBeUndefined();
+      expect(onlineCpus(join(dir, 'missing'))).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /** `idle`: only CPU nothing else wants (Linux `SCHED_IDLE`); a number: that niceness. */
 export type ProbePriority = 'idle' | number;
 
@@ -29,7 +31,27 @@ export interface LaunchHost {
  * beside it at `SCHED_IDLE` (in the same session; across sessions, autogroups compare
  * as groups, whatever their tasks' classes).
  */
-export function launchProbeProcess(priority: ProbePriority, command: readonly string[], host: LaunchHost): Launch {
+export function launchProbeProcess(priority: ProbePriority, command: readonly string[], host: LaunchHost, cpus?: string): Launch {
+  const placed = placeOnCpus(cpus, command, host);
+  const prioritized = atPriority(priority, placed.argv, host);
+  const warnings = [placed.warning, prioritized.warning].filter((w): w is string => w !== undefined);
+  return { argv: prioritized.argv, ...(warnings.length ? { warning: warnings.join('; ') } : {}) };
+}
+
+/**
+ * `command` confined to the CPUs of `cpus` (a list as `taskset -c` takes it) through
+ * util-linux `taskset`, which sets the affinity and execs it: every thread of the probe
+ * process is then born on those CPUs. Linux only.
+ */
+function placeOnCpus(cpus: string | undefined, command: readonly string[], host: LaunchHost): Launch {
+  if (cpus === undefined) return { argv: command };
+  if (host.platform !== 'linux') return { argv: command, warning: `cpus applies on Linux only: the probe process runs on every CPU` };
+  const taskset = host.find('taskset');
+  if (!taskset) return { argv: command, warning: `taskset (util-linux) is not on PATH: the probe process runs on every CPU, not only on ${cpus}` };
+  return { argv: [taskset, '--cpu-list', cpus, ...command] };
+}
+
+function atPriority(priority: ProbePriority, command: readonly string[], host: LaunchHost): Launch {
   if (priority === 'idle' && host.platform === 'linux') {
     const chrt = host.find('chrt');
     if (chrt) return { argv: [chrt, '--idle', '0', ...command] };
@@ -40,4 +62,42 @@ export function launchProbeProcess(priority: ProbePriority, command: readonly st
   const program = host.platform === 'win32' ? undefined : host.find('nice');
   if (!program) return { argv: [...command], warning: `${fallback}nice is not on PATH: the probe process runs at the agent's priority` };
   return { argv: [program, '-n', String(nice), ...command], ...(fallback ? { warning: `${fallback}the probe process runs at nice 19, which DNS answers do not preempt` } : {}) };
+}
+
+/**
+ * The CPUs of a list as `taskset -c` and Linux's `Cpus_allowed_list` write it ("0",
+ * "2-3", "0,4-7"), in ascending order; undefined if it is not one.
+ */
+export function parseCpuList(list: string): number[] | undefined {
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list)) return undefined;
+  const cpus = new Set<number>();
+  for (const part of list.split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?];
+    if (to < from || to - from > 65_535) return undefined;
+    for (let n = from; n <= to; n++) cpus.add(n);
+  }
+  return [...cpus].sort((a, b) => a - b);
+}
+
+/**
+ * The CPUs online (Linux's `/sys/devices/system/cpu/online`); undefined elsewhere. A
+ * child may be given any of them, not only those its parent runs on.
+ */
+export function onlineCpus(file = '/sys/devices/system/cpu/online'): number[] | undefined {
+  try {
+    return parseCpuList(readFileSync(file, 'utf8').trim());
+  } catch {
+    return undefined;
+  }
+}
+
+/** `[0, 1, 2, 5]` as "0-2,5". */
+export function formatCpus(cpus: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < cpus.length; i++) {
+    const from = cpus[i]!;
+    while (i + 1 < cpus.length && cpus[i + 1] === cpus[i]! + 1) i++;
+    parts.push(from === cpus[i] ? String(from) : `${from}-${cpus[i]}`);
+  }
+  return parts.join(',');
 }
