@@ -303,19 +303,18 @@ describe('health checker', () => {
     const srv = await flakyServer();
     cleanups.push(srv.close);
     const cpu = String(availableParallelism() - 1);
-    const agentCpus = (): string => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!;
-    const before = agentCpus();
+    const cpusOf = (status: string): string => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(status, 'utf8'))![1]!;
+    const before = cpusOf('/proc/self/status');
     const r = await start({ cpus: cpu });
     await r.store.apply([withCheck('c1', 'http', { http: srv.url, interval: '50ms' })]);
     await eventually(() => statusOf(r, 'c1').status === 'passing');
     const pid = health.stats().probePid!;
-    const allowed = (task: string): string => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8'))![1]!;
     const tasks = readdirSync(`/proc/${pid}/task`);
     expect(tasks.length).toBeGreaterThan(1);
-    expect(tasks.map(allowed)).toEqual(tasks.map(() => cpu));
+    expect(tasks.map((task) => cpusOf(`/proc/${pid}/task/${task}/status`))).toEqual(tasks.map(() => cpu));
     expect(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((a) => a.endsWith('probe-process.js'))).toBe(true);
     // The agent itself is untouched.
-    expect(agentCpus()).toBe(before);
+    expect(cpusOf('/proc/self/status')).toBe(before);
     srv.set(500);
     await eventually(() => statusOf(r, 'c1').status === 'critical');
   });

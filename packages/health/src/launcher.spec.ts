@@ -2,11 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onlineCpus, formatCpus, launchProbeProcess, parseCpuList, type ProbePriority } from './launcher.js';
+import { onlineCpus, formatCpus, launchProbeProcess, parseCpuList, type Launch, type ProbePriority } from './launcher.js';
 
 describe('launchProbeProcess', () => {
   const host = (platform: NodeJS.Platform, ...programs: string[]) => ({ platform, find: (p: string) => (programs.includes(p) ? `/usr/bin/${p}` : undefined) });
   const cmd = ['node', 'probe-process.js', '64'];
+  const expectLaunch = (launch: Launch, argv: string[], warning: RegExp | undefined): void => {
+    expect(launch.argv).toEqual(argv);
+    if (warning) expect(launch.warning).toMatch(warning);
+    else expect(launch.warning).toBeUndefined();
+  };
 
   it.each<[string, ProbePriority, ReturnType<typeof host>, string[], RegExp | undefined]>([
     ['idle on Linux: SCHED_IDLE through chrt', 'idle', host('linux', 'chrt', 'nice'), ['/usr/bin/chrt', '--idle', '0', ...cmd], undefined],
@@ -18,10 +23,7 @@ describe('launchProbeProcess', () => {
     ['a niceness without nice', 5, host('linux', 'chrt'), cmd, /nice is not on PATH: the probe process runs at the agent's priority/],
     ['Windows', 'idle', host('win32', 'nice'), cmd, /nice is not on PATH/],
   ])('%s', (_, priority, h, argv, warning) => {
-    const launch = launchProbeProcess(priority, cmd, h);
-    expect(launch.argv).toEqual(argv);
-    if (warning) expect(launch.warning).toMatch(warning);
-    else expect(launch.warning).toBeUndefined();
+    expectLaunch(launchProbeProcess(priority, cmd, h), argv, warning);
   });
 
   it.each<[string, ProbePriority, string, ReturnType<typeof host>, string[], RegExp | undefined]>([
@@ -31,10 +33,7 @@ describe('launchProbeProcess', () => {
     ['on CPUs without taskset: everywhere, said', 'idle', '1', host('linux', 'chrt'), ['/usr/bin/chrt', '--idle', '0', ...cmd], /^taskset \(util-linux\) is not on PATH: the probe process runs on every CPU, not only on 1$/],
     ['on CPUs elsewhere: said, and both warnings', 'idle', '1', host('darwin'), cmd, /^cpus applies on Linux only: the probe process runs on every CPU; nice is not on PATH/],
   ])('%s', (_, priority, cpus, h, argv, warning) => {
-    const launch = launchProbeProcess(priority, cmd, h, cpus);
-    expect(launch.argv).toEqual(argv);
-    if (warning) expect(launch.warning).toMatch(warning);
-    else expect(launch.warning).toBeUndefined();
+    expectLaunch(launchProbeProcess(priority, cmd, h, cpus), argv, warning);
   });
 });
 
