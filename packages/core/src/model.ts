@@ -32,6 +32,8 @@ export const CheckDefinitionSchema = Type.Object(
     header: Type.Optional(Type.Record(Type.String(), Type.Array(Type.String()))),
     body: Type.Optional(Type.String()),
     tlsSkipVerify: Type.Optional(Type.Boolean()),
+    /** HTTP checks follow redirects (as Consul's, through Go's client) unless this is true. */
+    disableRedirects: Type.Optional(Type.Boolean()),
     tcp: Type.Optional(Type.String({ minLength: 1 })),
     ttl: Type.Optional(DurationSchema),
     interval: Type.Optional(DurationSchema),

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { httpProbe, STARVED_AFTER_MS, tcpProbe } from './probes.js';
+import { httpProbe, httpRequestOptions, MAX_REQUESTS, redirectRequest, STARVED_AFTER_MS, tcpProbe, type PreparedRequest } from './probes.js';
 
 describe('httpProbe deadline', () => {
   let server: Server | undefined;
@@ -81,5 +81,106 @@ describe('aborting a run in flight', () => {
     abort.abort();
     expect(await httpProbe({ http: 'http://127.0.0.1:9/' }, 1_000, abort.signal)).toEqual({ status: 'critical', output: 'HTTP GET http://127.0.0.1:9/: The operation was aborted' });
     expect(await tcpProbe({ tcp: '127.0.0.1:9' }, 1_000, abort.signal)).toEqual({ status: 'critical', output: 'dial tcp 127.0.0.1:9: The operation was aborted' });
+  });
+});
+
+describe('redirectRequest (as Go\'s http.Client follows a redirect)', () => {
+  const first = httpRequestOptions({ http: 'http://app.internal:8080/health?x=1', method: 'POST', body: '{"a":1}', header: { Authorization: ['Bearer t'], Cookie: ['s=1'], Host: ['front'], 'X-Trace': ['on'] } }) as PreparedRequest;
+  const cases: Array<[string, number, string, { href: string; method: string; body: string | undefined; headers: string[] } | string]> = [
+    ['302 turns a POST into a GET without a body', 302, '/ready', { href: 'http://app.internal:8080/ready', method: 'GET', body: undefined, headers: ['Accept', 'Authorization', 'Connection', 'Cookie', 'User-Agent', 'X-Trace'] }],
+    ['301 likewise', 301, 'http://app.internal:8080/v2/health', { href: 'http://app.internal:8080/v2/health', method: 'GET', body: undefined, headers: ['Accept', 'Authorization', 'Connection', 'Cookie', 'User-Agent', 'X-Trace'] }],
+    ['303 likewise', 303, 'ok', { href: 'http://app.internal:8080/ok', method: 'GET', body: undefined, headers: ['Accept', 'Authorization', 'Connection', 'Cookie', 'User-Agent', 'X-Trace'] }],
+    ['307 repeats the method and body', 307, '/again', { href: 'http://app.internal:8080/again', method: 'POST', body: '{"a":1}', headers: ['Accept', 'Authorization', 'Connection', 'Cookie', 'User-Agent', 'X-Trace'] }],
+    ['308 likewise, to https', 308, 'https://app.internal/health', { href: 'https://app.internal/health', method: 'POST', body: '{"a":1}', headers: ['Accept', 'Authorization', 'Connection', 'Cookie', 'User-Agent', 'X-Trace'] }],
+    ['a subdomain of the first host still gets the credentials', 302, 'http://eu.app.internal/h', { href: 'http://eu.app.internal/h', method: 'GET', body: undefined, headers: ['Accept', 'Authorization', 'Connection', 'Cookie', 'User-Agent', 'X-Trace'] }],
+    ['another host does not get credentials or cookies', 302, 'http://elsewhere:9/h', { href: 'http://elsewhere:9/h', method: 'GET', body: undefined, headers: ['Accept', 'Connection', 'User-Agent', 'X-Trace'] }],
+    ['a Location that is not a URL', 302, 'http://[nope/', 'failed to parse Location header "http://[nope/"'],
+    ['a scheme Go will not fetch', 302, 'ftp://app.internal/h', 'unsupported protocol scheme "ftp"'],
+  ];
+  it.each(cases)('%s', (_name, code, location, want) => {
+    const next = redirectRequest(first, first, code, location, false);
+    if (typeof want === 'string') return expect(next).toBe(want);
+    expect(typeof next).toBe('object');
+    const n = next as PreparedRequest;
+    expect({ href: n.url.href, method: n.options.method, body: n.body, headers: Object.keys(n.options.headers ?? {}).sort() }).toEqual(want);
+    // The Host header set for the first request is the first host's, not the new one's.
+    expect(Object.keys(n.options.headers ?? {}).map((h) => h.toLowerCase())).not.toContain('host');
+  });
+
+  it('keeps HEAD a HEAD on 301/302/303', () => {
+    const head = httpRequestOptions({ http: 'http://a/h', method: 'HEAD' }) as PreparedRequest;
+    expect((redirectRequest(head, head, 302, '/x', false) as PreparedRequest).options.method).toBe('HEAD');
+  });
+
+  it('refuses a check URL Go would not fetch', () => {
+    expect(httpRequestOptions({ http: 'ftp://a/h' })).toBe('HTTP GET ftp://a/h: unsupported protocol scheme "ftp"');
+  });
+});
+
+describe('httpProbe following redirects against a real server', () => {
+  let server: Server | undefined;
+  afterEach(async () => {
+    server?.closeAllConnections();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    server = undefined;
+  });
+  /** What the server saw, per request: method, path, body, and whether Authorization came. */
+  let seen: string[] = [];
+  const start = async (): Promise<string> => {
+    seen = [];
+    server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen.push(`${req.method} ${req.url} ${body}${req.headers.authorization ? ' auth' : ''}`);
+        const [path, query] = (req.url ?? '').split('?');
+        if (path === '/loop') return res.writeHead(302, { Location: `/loop?n=${Number(new URLSearchParams(query).get('n') ?? 0) + 1}` }).end();
+        if (path === '/moved') return res.writeHead(301, { Location: '/ready' }).end('moved');
+        if (path === '/temporary') return res.writeHead(307, { Location: '/ready' }).end();
+        if (path === '/away') return res.writeHead(302, { Location: `http://localhost:${port()}/ready` }).end();
+        if (path === '/nowhere') return res.writeHead(302).end('no location');
+        if (path === '/ready') return res.writeHead(200).end('ready');
+        res.writeHead(404).end();
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${port()}`;
+  };
+  const port = (): number => (server!.address() as { port: number }).port;
+  const run = (def: Parameters<typeof httpProbe>[0]): ReturnType<typeof httpProbe> => httpProbe(def, 2_000, new AbortController().signal);
+
+  it('follows a 301 to a 2xx: passing, the output naming the check URL and the final answer (as Consul)', async () => {
+    const base = await start();
+    expect(await run({ http: `${base}/moved`, method: 'POST', body: 'x=1' })).toEqual({ status: 'passing', output: `HTTP POST ${base}/moved: 200 OK Output: ready` });
+    expect(seen).toEqual(['POST /moved x=1', 'GET /ready ']);
+  });
+
+  it('repeats the method and body on a 307', async () => {
+    const base = await start();
+    expect((await run({ http: `${base}/temporary`, method: 'PUT', body: 'x=1' }))?.status).toBe('passing');
+    expect(seen).toEqual(['PUT /temporary x=1', 'PUT /ready x=1']);
+  });
+
+  it('stops after 10 requests, as Go\'s default policy', async () => {
+    const base = await start();
+    expect(await run({ http: `${base}/loop` })).toEqual({ status: 'critical', output: `HTTP GET ${base}/loop: stopped after 10 redirects` });
+    expect(seen).toHaveLength(MAX_REQUESTS);
+  });
+
+  it('with disableRedirects, the 3xx is the answer, and critical', async () => {
+    const base = await start();
+    expect(await run({ http: `${base}/moved`, disableRedirects: true })).toEqual({ status: 'critical', output: `HTTP GET ${base}/moved: 301 Moved Permanently Output: moved` });
+    expect(seen).toEqual(['GET /moved ']);
+  });
+
+  it('a 3xx without a Location is the answer', async () => {
+    const base = await start();
+    expect(await run({ http: `${base}/nowhere` })).toEqual({ status: 'critical', output: `HTTP GET ${base}/nowhere: 302 Found Output: no location` });
+  });
+
+  it('does not take the credentials to another host', async () => {
+    const base = await start();
+    expect((await run({ http: `${base}/away`, header: { Authorization: ['Bearer t'] } }))?.status).toBe('passing');
+    expect(seen).toEqual(['GET /away  auth', 'GET /ready ']);
   });
 });

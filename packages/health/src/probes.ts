@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type RequestOptions } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
@@ -18,27 +18,81 @@ const httpAgent = new HttpAgent({ keepAlive: false, maxSockets: Infinity });
 const httpsAgent = new HttpsAgent({ keepAlive: false, maxSockets: Infinity });
 const insecureAgent = new HttpsAgent({ keepAlive: false, maxSockets: Infinity, rejectUnauthorized: false });
 
+/** A request to make: where, and with what options and body. */
+export interface PreparedRequest {
+  readonly url: URL;
+  readonly options: RequestOptions;
+  readonly body: string | undefined;
+}
+
+function requestTo(url: URL, method: string, headers: NonNullable<RequestOptions['headers']>, tlsSkipVerify: boolean | undefined): RequestOptions {
+  const https = url.protocol === 'https:';
+  return {
+    protocol: url.protocol,
+    hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: url.port || (https ? 443 : 80),
+    path: `${url.pathname}${url.search}`,
+    method,
+    headers,
+    agent: https ? (tlsSkipVerify ? insecureAgent : httpsAgent) : httpAgent,
+  };
+}
+
+/** Go's words for a URL it will not fetch. */
+function unsupportedScheme(url: URL): string | undefined {
+  return url.protocol === 'http:' || url.protocol === 'https:' ? undefined : `unsupported protocol scheme ${JSON.stringify(url.protocol.slice(0, -1))}`;
+}
+
 /** Request options for a check, made once per check definition rather than per run. */
-export function httpRequestOptions(def: CheckDefinition): { url: URL; options: RequestOptions } | string {
+export function httpRequestOptions(def: CheckDefinition): PreparedRequest | string {
   let url: URL;
   try {
     url = new URL(def.http!);
   } catch {
     return `invalid check URL ${JSON.stringify(def.http)}`;
   }
-  const https = url.protocol === 'https:';
-  return {
-    url,
-    options: {
-      protocol: url.protocol,
-      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: url.port || (https ? 443 : 80),
-      path: `${url.pathname}${url.search}`,
-      method: def.method ?? 'GET',
-      headers: { 'User-Agent': 'Consul Health Check', Accept: 'text/plain, text/*, */*', Connection: 'close', ...(def.header ?? {}) },
-      agent: https ? (def.tlsSkipVerify ? insecureAgent : httpsAgent) : httpAgent,
-    },
-  };
+  const refused = unsupportedScheme(url);
+  if (refused) return `HTTP ${def.method ?? 'GET'} ${def.http}: ${refused}`;
+  const headers = { 'User-Agent': 'Consul Health Check', Accept: 'text/plain, text/*, */*', Connection: 'close', ...(def.header ?? {}) };
+  return { url, options: requestTo(url, def.method ?? 'GET', headers, def.tlsSkipVerify), body: def.body };
+}
+
+/** The statuses Go's `http.Client` follows when the response names a `Location`. */
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+/** Go's default redirect policy: "stopped after 10 redirects", counting every request made. */
+export const MAX_REQUESTS = 10;
+/** Headers Go forwards on a redirect only to the same host or one of its subdomains. */
+const SENSITIVE = new Set(['authorization', 'www-authenticate', 'cookie', 'cookie2']);
+
+/**
+ * The request that follows a redirect as Go's `http.Client` (which Consul's HTTP checks
+ * use) makes it, or why there is none: 301, 302 and 303 turn into a GET without a
+ * body (a HEAD stays one), 307 and 308 repeat the method and body; the first
+ * request's headers go along, but for Host, which is the new URL's, and the
+ * credentials and cookies, which go only to the first host or its subdomains. The
+ * Location is read against the URL that answered.
+ * https://pkg.go.dev/net/http#Client (redirects and headers), `redirectBehavior` in Go's
+ * net/http/client.go (methods and bodies).
+ */
+export function redirectRequest(first: PreparedRequest, from: PreparedRequest, code: number, location: string, tlsSkipVerify: boolean | undefined): PreparedRequest | string {
+  let url: URL;
+  try {
+    url = new URL(location, from.url);
+  } catch {
+    return `failed to parse Location header ${JSON.stringify(location)}`;
+  }
+  const refused = unsupportedScheme(url);
+  if (refused) return refused;
+  const method = from.options.method ?? 'GET';
+  const keep = code === 307 || code === 308;
+  const trusted = url.hostname === first.url.hostname || url.hostname.endsWith(`.${first.url.hostname}`);
+  const headers = Object.fromEntries(
+    Object.entries(first.options.headers ?? {}).filter(([name]) => {
+      const lower = name.toLowerCase();
+      return lower !== 'host' && (trusted || !SENSITIVE.has(lower));
+    }),
+  );
+  return { url, options: requestTo(url, keep || method === 'GET' || method === 'HEAD' ? method : 'GET', headers, tlsSkipVerify), body: keep ? from.body : undefined };
 }
 
 /**
@@ -75,10 +129,14 @@ function deadline(timeoutMs: number, expired: (starved: boolean) => void): NodeJ
 
 /**
  * An HTTP check as Consul runs it: 2xx passing, 429 warning, anything else or no
- * answer within the timeout (the whole exchange, as Go's `http.Client.Timeout`)
- * critical. Keep-alive is off (as in Consul), so a check holds no socket between runs
- * and nothing lingers when the instance goes away. Resolves `undefined` when the run
- * says nothing about the target (see `STARVED_AFTER_MS`).
+ * answer within the timeout (the whole exchange, redirects included, as Go's
+ * `http.Client.Timeout`) critical. Redirects are followed as Go's client follows them
+ * (see `redirectRequest`), unless the check sets `disableRedirects`: Consul's
+ * `DisableRedirects` (default false; https://github.com/hashicorp/consul/pull/12685),
+ * and then a 3xx is the answer, and critical. Keep-alive is off (as in Consul), so a
+ * check holds no socket between runs and nothing lingers when the instance goes away.
+ * Resolves `undefined` when the run says nothing about the target (see
+ * `STARVED_AFTER_MS`).
  */
 export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal, prepared = httpRequestOptions(def)): Promise<ProbeResult | undefined> {
   const target = def.http!;
@@ -98,30 +156,46 @@ export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: Abort
       resolve(result);
     };
     const failed = (message: string): void => settle({ status: 'critical', output: `HTTP ${method} ${target}: ${message}`.slice(0, MAX_OUTPUT) });
-    const request = prepared.url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = request(prepared.options, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        if (size < MAX_OUTPUT) chunks.push(chunk);
-        size += chunk.length;
-      });
-      res.on('end', () => {
+    let current: ClientRequest;
+    let requests = 0;
+    const send = (at: PreparedRequest): void => {
+      requests++;
+      const request = at.url.protocol === 'https:' ? httpsRequest : httpRequest;
+      const req = request(at.options, (res) => {
         const code = res.statusCode ?? 0;
-        const body = Buffer.concat(chunks).toString('utf8').slice(0, MAX_OUTPUT);
-        const status: HealthStatus = code >= 200 && code < 300 ? 'passing' : code === 429 ? 'warning' : 'critical';
-        settle({ status, output: `HTTP ${method} ${target}: ${code} ${res.statusMessage ?? ''} Output: ${body}`.slice(0, MAX_OUTPUT) });
+        const location = res.headers.location;
+        if (location && REDIRECTS.has(code) && !def.disableRedirects) {
+          // This answer is only a pointer: read it off so its connection closes.
+          res.resume();
+          if (requests >= MAX_REQUESTS) return failed(`stopped after ${MAX_REQUESTS} redirects`);
+          const next = redirectRequest(prepared, at, code, location, def.tlsSkipVerify);
+          return typeof next === 'string' ? failed(next) : send(next);
+        }
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < MAX_OUTPUT) chunks.push(chunk);
+          size += chunk.length;
+        });
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8').slice(0, MAX_OUTPUT);
+          const status: HealthStatus = code >= 200 && code < 300 ? 'passing' : code === 429 ? 'warning' : 'critical';
+          settle({ status, output: `HTTP ${method} ${target}: ${code} ${res.statusMessage ?? ''} Output: ${body}`.slice(0, MAX_OUTPUT) });
+        });
+        res.on('error', (err) => failed(err.message));
       });
-      res.on('error', (err) => failed(err.message));
-    });
+      current = req;
+      // A request left behind by a redirect may still end badly; the run has moved on.
+      req.on('error', (err) => req === current && failed(err.message));
+      req.end(at.body);
+    };
+    send(prepared);
     const timer = deadline(timeoutMs, (starved) => {
       if (starved) settle(undefined);
       else failed(`timed out after ${timeoutMs} ms`);
-      req.destroy();
+      current.destroy();
     });
-    const unlisten = onAbort(signal, () => req.destroy(new Error(ABORTED)));
-    req.on('error', (err) => failed(err.message));
-    req.end(def.body ?? undefined);
+    const unlisten = onAbort(signal, () => current.destroy(new Error(ABORTED)));
   });
 }
 

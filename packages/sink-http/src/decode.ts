@@ -153,6 +153,7 @@ export function decodeCheck(f: Fields): DecodedCheck {
     header,
     body: f.string('Body'),
     tlsSkipVerify: f.boolean('TLSSkipVerify'),
+    disableRedirects: f.boolean('DisableRedirects'),
     tcp,
     ttl,
     interval,

@@ -277,6 +277,20 @@ describe('http sink', () => {
     });
   });
 
+  it('keeps an HTTP check definition as registered, DisableRedirects and TLSSkipVerify included', async () => {
+    await put('/v1/agent/service/register', {
+      Name: 'redirected',
+      ID: 'redirected-1',
+      Port: 1,
+      Check: { HTTP: 'https://127.0.0.1:1/health', Method: 'HEAD', Header: { 'X-A': ['b'] }, Interval: '10s', DisableRedirects: true, TLSSkipVerify: true },
+    });
+    const checks = (await get('/v1/health/checks/redirected')).json() as Array<{ Definition: Record<string, unknown> }>;
+    expect(checks[0]!.Definition).toMatchObject({ HTTP: 'https://127.0.0.1:1/health', Method: 'HEAD', Header: { 'X-A': ['b'] }, DisableRedirects: true, TLSSkipVerify: true });
+    const bad = await put('/v1/agent/service/register', { Name: 'redirected', ID: 'redirected-2', Port: 1, Check: { HTTP: 'http://x/', Interval: '10s', DisableRedirects: 'yes' } });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toContain('DisableRedirects');
+  });
+
   it('keeps checks registered apart on re-register, and drops them with ?replace-existing-checks', async () => {
     const ids = async (): Promise<string[]> => ((await get('/v1/health/checks/keeper2')).json() as Array<{ CheckID: string }>).map((c) => c.CheckID).sort();
     await put('/v1/agent/service/register', { Name: 'keeper2', ID: 'k2', Port: 1, Check: { TTL: '30s' } });
