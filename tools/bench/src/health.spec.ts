@@ -12,6 +12,7 @@ describe.skipIf(!hasProgram('nginx', 'nginx-light'))('bench: health scenario', (
     expect(Number.isFinite(byName.get('DNS p99 with / without checks'))).toBe(true);
     expect(Number.isFinite(byName.get('DNS p99 with / without checks, median window'))).toBe(true);
     expect(Number.isFinite(byName.get('noise floor: DNS p99 of alternate halves, without / with checks'))).toBe(true);
+    expect(byName.get('DNS queries unanswered, off / on')).toBeTypeOf('number');
     expect(result.parameters['windows']).toBe('2 × off/on');
   }, 120_000);
 });

@@ -15,8 +15,8 @@ export interface HealthScenarioOptions {
 }
 
 /**
- * The cost of checking a fleet: one agent (pinned to core 1) serves DNS while its health
- * checker, running 10,000 HTTP checks at a 10 s interval (1,000 checks/s) against a local
+ * The cost of checking a fleet: one agent (on every CPU, or those SIGNPOST_BENCH_AGENT_CPUS
+ * names) serves DNS while its health checker, running 10,000 HTTP checks at a 10 s interval (1,000 checks/s) against a local
  * nginx, is switched off and on in many short alternating windows (12 pairs of 7 s). A
  * paced probe on core 0 (at SCHED_FIFO) measures DNS latency throughout; the agent reports
  * its CPU, checks run, event-loop delay and major GCs each second.
@@ -32,6 +32,10 @@ export interface HealthScenarioOptions {
  */
 export async function healthScenario(options: HealthScenarioOptions = {}): Promise<ScenarioResult> {
   const awake = process.env['SIGNPOST_BENCH_AWAKE'] !== '0';
+  // The agent as it is deployed unless an operator pins it: free to run on every CPU
+  // (its probe process with it, as the checker's default). SIGNPOST_BENCH_AGENT_CPUS=1
+  // confines both to core 1, so that the probes share the one core that answers DNS.
+  const agentCpus = process.env['SIGNPOST_BENCH_AGENT_CPUS'] ?? readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
   needPrograms('health', [['nginx', 'nginx-light'], ['taskset', 'util-linux'], ['chrt', 'util-linux'], ...(awake ? [['python3', 'python3-minimal (or SIGNPOST_BENCH_AWAKE=0)'] as const] : [])]);
   const scale = options.scale ?? 1;
   const checks = Math.max(100, Math.round(10_000 * scale));
@@ -55,7 +59,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     // 0.28–0.34 ms at SCHED_IDLE, 0.27–0.44 ms without checks (three rounds, interleaved).
     const target = await startNginx(children, dir, 0, (port) => [`server { listen 127.0.0.1:${port}; location / { return 200 'ok'; } }`], { idle: true });
     if (awake) keepAwake(children);
-    // Core 1 is the agent's alone.
+    // The bench's own work (the DNS probe, reading the agent's reports) stays on core 0.
     execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
     probeClass = realtime();
     const file = join(dir, 'services.json');
@@ -71,7 +75,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     ];
     await writeFile(file, JSON.stringify({ services }));
 
-    const agent = await startChild(children, ['taskset', '-c', '1', process.execPath, ...(process.env['SIGNPOST_BENCH_AGENT_FLAGS']?.split(' ').filter(Boolean) ?? []), script('health-agent-child'), file, String(services.length)], 120_000);
+    const agent = await startChild(children, ['taskset', '-c', agentCpus, process.execPath, ...(process.env['SIGNPOST_BENCH_AGENT_FLAGS']?.split(' ').filter(Boolean) ?? []), script('health-agent-child'), file, String(services.length)], 120_000);
     const reports: AgentReport[] = [];
     let acknowledged: (() => void) | undefined;
     // By line: a chunk of a pipe may end inside one.
@@ -94,8 +98,8 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     // the reducer's GCs.
     await settle(reports, Math.max(1, Math.round(45 * Math.min(1, scale))), Math.max(1, Math.round(10 * Math.min(1, scale))));
 
-    type Side = { windows: number[][]; p99s: number[]; cpuMs: number; runs: number; writes: number; loopP99: number; majorGcMs: number[]; seconds: number; switchMs: number[]; stealMs: number[]; boosts: number };
-    const side = (): Side => ({ windows: [], p99s: [], cpuMs: 0, runs: 0, writes: 0, loopP99: 0, majorGcMs: [], seconds: 0, switchMs: [], stealMs: [], boosts: 0 });
+    type Side = { ranges: Array<[number, number]>; windows: number[][]; p99s: number[]; unanswered: number; lost: number[]; gaps: number[]; cpuMs: number; runs: number; writes: number; loopP99: number; loopMax: number; majorGcMs: number[]; seconds: number; switchMs: number[]; stealMs: number[]; boosts: number };
+    const side = (): Side => ({ ranges: [], windows: [], p99s: [], unanswered: 0, lost: [], gaps: [], cpuMs: 0, runs: 0, writes: 0, loopP99: 0, loopMax: 0, majorGcMs: [], seconds: 0, switchMs: [], stealMs: [], boosts: 0 });
     const boostsSoFar = (): number => reports.at(-1)?.boosts ?? 0;
     const boostsSettling = boostsSoFar();
     const sides = { off: side(), on: side() };
@@ -112,9 +116,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
       s.stealMs.push(stealMs() - stolen);
       // A boost holds the probes at nice 0 until that checker is switched off: its window measured nice 0.
       s.boosts += boostsSoFar() - boostsBefore;
-      const dns = dnsProbe.between(from, to).sort((a, b) => a - b);
-      s.windows.push(dns);
-      s.p99s.push(percentile(dns, 99));
+      s.ranges.push([from, to]);
       // A report covers the second before it arrived: those wholly inside the window, and
       // taken with the checker in the state this side wants.
       for (const r of reports) {
@@ -123,8 +125,24 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
         s.runs += r.runs;
         s.writes += r.writes;
         s.loopP99 = Math.max(s.loopP99, r.loopP99Ms);
+        s.loopMax = Math.max(s.loopMax, r.loopMaxMs);
         s.majorGcMs.push(...r.majorGcMs);
         s.seconds++;
+      }
+    }
+    // Cut out once every window is over, so that the answers to a window's last queries
+    // have arrived: a query still unanswered now (seconds later) was lost, and counts as
+    // slower than any answer, so that dropped queries cannot flatter a side's p99.
+    for (const s of [sides.off, sides.on]) {
+      for (const [from, to] of s.ranges) {
+        const answered = dnsProbe.between(from, to);
+        const lost = dnsProbe.sentBetween(from, to) - answered.length;
+        s.unanswered += lost;
+        s.lost.push(lost);
+        s.gaps.push(dnsProbe.longestGap(from, to));
+        const dns = [...answered, ...Array.from({ length: lost }, () => Infinity)].sort((a, b) => a - b);
+        s.windows.push(dns);
+        s.p99s.push(percentile(dns, 99));
       }
     }
     const { off, on } = sides;
@@ -141,7 +159,8 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     metrics.push({ name: 'check results written per second (steady fleet)', value: perSecond(on, on.writes), unit: '/s', aim: '0' });
     metrics.push({ name: 'agent CPU per check', value: ((perSecond(on, on.cpuMs) - perSecond(off, off.cpuMs)) * 1000) / Math.max(1, perSecond(on, on.runs)), unit: 'µs' });
     metrics.push({ name: 'agent CPU, checks off / on', value: perSecond(off, off.cpuMs) / 10, unit: `% / ${(perSecond(on, on.cpuMs) / 10).toFixed(1)} %` });
-    metrics.push({ name: 'event-loop delay p99, checks off / on', value: off.loopP99, unit: `ms / ${on.loopP99.toFixed(1)} ms` });
+    metrics.push({ name: 'event-loop delay p99, checks off / on', value: off.loopP99, unit: `ms / ${on.loopP99.toFixed(1)} ms (the worst second's)` });
+    metrics.push({ name: 'event-loop delay max, checks off / on', value: off.loopMax, unit: `ms / ${on.loopMax.toFixed(1)} ms` });
     const gcMs = (s: Side): string => (s.majorGcMs.length ? s.majorGcMs.join(', ') + ' ms' : 'none');
     metrics.push({ name: 'agent major GCs while measured, checks off / on', value: off.majorGcMs.length, unit: `/ ${on.majorGcMs.length} (off: ${gcMs(off)}; on: ${gcMs(on)})` });
     // A boost moves the probes to nice 0 for minutes: the windows then measure that, not idle priority.
@@ -153,6 +172,10 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     // milliseconds whichever side it is on.
     const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
     metrics.push({ name: 'CPU stolen by the hypervisor while measured, off / on', value: sum(off.stealMs), unit: `ms / ${sum(on.stealMs)} ms (each window's, off: ${off.stealMs.join(', ')}; on: ${on.stealMs.join(', ')})` });
+    metrics.push({ name: 'DNS queries unanswered, off / on', value: off.unanswered, unit: `/ ${on.unanswered} (counted as slower than any answer; each window's, off: ${off.lost.join(', ')}; on: ${on.lost.join(', ')})`, aim: '0' });
+    // The probe sends on a 1 ms timer: a longer gap is the probe stalled, and the queries it then sends at once can overflow the agent's socket buffer.
+    const gaps = (s: Side): string => s.gaps.map((g) => g.toFixed(0)).join(', ');
+    metrics.push({ name: "longest gap between the DNS probe's sends, off / on", value: Math.max(...off.gaps), unit: `ms / ${Math.max(...on.gaps).toFixed(0)} ms (each window's, off: ${gaps(off)}; on: ${gaps(on)})` });
     metrics.push({ name: 'DNS p50 without checks', value: percentile(offAll, 50), unit: 'ms' });
     metrics.push({ name: 'DNS p50 with checks', value: percentile(onAll, 50), unit: 'ms' });
     metrics.push({ name: 'DNS p99 without checks', value: percentile(offAll, 99), unit: 'ms' });
@@ -177,6 +200,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
         window: `${windowS}s after ${gapS}s`,
         dnsRate: `${RATE} q/s`,
         probe: probeClass,
+        agentCpus,
         awake: awake ? 'both cores kept from idling' : 'no (SIGNPOST_BENCH_AWAKE=0)',
         // The checker's options beyond the defaults (SIGNPOST_BENCH_HEALTH, read by the agent child).
         ...(process.env['SIGNPOST_BENCH_HEALTH'] ? { health: process.env['SIGNPOST_BENCH_HEALTH'] } : {}),
@@ -251,6 +275,7 @@ interface AgentReport {
   readonly runs: number;
   readonly writes: number;
   readonly loopP99Ms: number;
+  readonly loopMaxMs: number;
   readonly majorGcs: number;
   readonly majorGcMs: readonly number[];
   readonly boosts: number;
@@ -280,7 +305,28 @@ async function settle(reports: AgentReport[], settleS: number, quietS: number): 
 interface DnsProbe {
   /** Latencies (ms) of the queries sent from `from` until `to` that were answered. */
   between(from: number, to: number): number[];
+  /** How many queries were sent from `from` until `to`, answered or not. */
+  sentBetween(from: number, to: number): number;
+  /** The longest time between two sends from `from` until `to`, in ms: the probe's own stalls (it is paced at 1 ms). */
+  longestGap(from: number, to: number): number;
   stop(): void;
+}
+
+/** Numbers appended in order, in one Float64Array that doubles when full: no boxed values for the GC to mark. */
+class Samples {
+  #values = new Float64Array(1 << 20);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.#values.length) {
+      const grown = new Float64Array(this.#values.length * 2);
+      grown.set(this.#values);
+      this.#values = grown;
+    }
+    this.#values[this.length++] = v;
+  }
+  at(i: number): number {
+    return this.#values[i]!;
+  }
 }
 
 /**
@@ -290,15 +336,23 @@ interface DnsProbe {
  */
 function startDnsProbe(port: number): DnsProbe {
   const socket = createSocket('udp4');
-  const pending = new Map<number, number>();
+  // Kept in typed arrays, not growing JS arrays and a Map: this process runs at SCHED_FIFO,
+  // and a major GC of some 600,000 boxed samples kept it busy on core 0 for a second
+  // without sleeping (ftrace, 2026-12-02: its GC helper threads woken, the main thread never
+  // switched out), so an agent woken on core 0 waited 950 ms, until the kernel's RT
+  // throttling let it run. When each query was sent, by ID; NaN once answered.
+  const pending = new Float64Array(0x10000).fill(NaN);
   // Sent at, latency: a pair per answered query (2,000 a second, some 600,000 a run).
-  const sentAt: number[] = [];
-  const latency: number[] = [];
+  const sentAt = new Samples();
+  const latency = new Samples();
+  // Every send, in order: a query never answered (dropped by a full socket buffer while the
+  // agent stalled, say) is in here and not in sentAt.
+  const sends = new Samples();
   socket.on('message', (m) => {
     const id = m.readUInt16BE(0);
-    const t = pending.get(id);
-    if (t === undefined) return;
-    pending.delete(id);
+    const t = pending[id]!;
+    if (Number.isNaN(t)) return;
+    pending[id] = NaN;
     sentAt.push(t);
     latency.push(performance.now() - t);
   });
@@ -317,15 +371,41 @@ function startDnsProbe(port: number): DnsProbe {
       id = (id + 1) & 0xffff;
       const packet = Buffer.from(query);
       packet.writeUInt16BE(id, 0);
-      pending.set(id, performance.now());
+      const now = performance.now();
+      pending[id] = now;
+      sends.push(now);
       socket.send(packet, port, '127.0.0.1');
     }
   }, 1);
   return {
     between(from, to) {
       const out: number[] = [];
-      for (let i = 0; i < sentAt.length; i++) if (sentAt[i]! >= from && sentAt[i]! < to) out.push(latency[i]!);
+      for (let i = 0; i < sentAt.length; i++) {
+        const t = sentAt.at(i);
+        if (t >= from && t < to) out.push(latency.at(i));
+      }
       return out;
+    },
+    sentBetween(from, to) {
+      const first = (t: number): number => {
+        let lo = 0;
+        let hi = sends.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (sends.at(mid) < t) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      };
+      return first(to) - first(from);
+    },
+    longestGap(from, to) {
+      let longest = 0;
+      for (let i = 1; i < sends.length; i++) {
+        const t = sends.at(i);
+        if (t >= from && t < to) longest = Math.max(longest, t - sends.at(i - 1));
+      }
+      return longest;
     },
     stop() {
       clearInterval(tick);
