@@ -104,7 +104,7 @@ export function redirectRequest(first: PreparedRequest, from: PreparedRequest, c
 export const STARVED_AFTER_MS = 1000;
 
 /**
- * Ends `stop` when `signal` aborts, until the returned function is called. The probes
+ * Calls `stop` when `signal` aborts, until the returned function is called. The probes
  * listen themselves rather than hand the signal to `http.request` or `net.connect`:
  * Node then ties it to the stream's end-of-stream machinery, measured at 30–40 µs of
  * CPU a check (of 170–240 µs in all; 8,000 checks at 1,000/s against nginx, three
