@@ -3,13 +3,15 @@ import { createServer as createTcpServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpProbe, httpRequestOptions, MAX_REQUESTS, redirectRequest, STARVED_AFTER_MS, tcpProbe, type PreparedRequest } from './probes.js';
 
+/** The HTTP server a test started, closed after it. */
+let server: Server | undefined;
+afterEach(async () => {
+  server?.closeAllConnections();
+  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  server = undefined;
+});
+
 describe('httpProbe deadline', () => {
-  let server: Server | undefined;
-  afterEach(async () => {
-    server?.closeAllConnections();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    server = undefined;
-  });
 
   /** A server that takes requests and never answers. */
   const silent = async (): Promise<string> => {
@@ -118,12 +120,6 @@ describe('redirectRequest (as Go\'s http.Client follows a redirect)', () => {
 });
 
 describe('httpProbe following redirects against a real server', () => {
-  let server: Server | undefined;
-  afterEach(async () => {
-    server?.closeAllConnections();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    server = undefined;
-  });
   /** What the server saw, per request: method, path, body, and whether Authorization came. */
   let seen: string[] = [];
   const start = async (): Promise<string> => {
