@@ -32,6 +32,8 @@ export const CheckDefinitionSchema = Type.Object(
     header: Type.Optional(Type.Record(Type.String(), Type.Array(Type.String()))),
     body: Type.Optional(Type.String()),
     tlsSkipVerify: Type.Optional(Type.Boolean()),
+    /** The name an HTTPS check sends for SNI and checks the certificate against, instead of the URL's host (Consul's TLSServerName). */
+    tlsServerName: Type.Optional(Type.String({ minLength: 1 })),
     /** HTTP checks follow redirects (as Consul's, through Go's client) unless this is true. */
     disableRedirects: Type.Optional(Type.Boolean()),
     tcp: Type.Optional(Type.String({ minLength: 1 })),

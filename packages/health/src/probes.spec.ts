@@ -1,10 +1,13 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import { createServer as createTcpServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { httpProbe, httpRequestOptions, MAX_REQUESTS, redirectRequest, STARVED_AFTER_MS, tcpProbe, type PreparedRequest } from './probes.js';
 
 /** The HTTP server a test started, closed after it. */
-let server: Server | undefined;
+let server: Server | TlsServer | undefined;
 afterEach(async () => {
   server?.closeAllConnections();
   await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
@@ -100,7 +103,7 @@ describe('redirectRequest (as Go\'s http.Client follows a redirect)', () => {
     ['a scheme Go will not fetch', 302, 'ftp://app.internal/h', 'unsupported protocol scheme "ftp"'],
   ];
   it.each(cases)('%s', (_name, code, location, want) => {
-    const next = redirectRequest(first, first, code, location, false);
+    const next = redirectRequest(first, first, code, location, {});
     if (typeof want === 'string') return expect(next).toBe(want);
     expect(typeof next).toBe('object');
     const n = next as PreparedRequest;
@@ -109,9 +112,15 @@ describe('redirectRequest (as Go\'s http.Client follows a redirect)', () => {
     expect(Object.keys(n.options.headers ?? {}).map((h) => h.toLowerCase())).not.toContain('host');
   });
 
+  it('keeps the check\'s TLS server name on a redirect to another host, as Consul\'s client does', () => {
+    const named = httpRequestOptions({ http: 'https://10.0.0.5/h', tlsServerName: 'api.internal' }) as PreparedRequest;
+    expect(named.options).toMatchObject({ servername: 'api.internal' });
+    expect((redirectRequest(named, named, 302, 'https://10.0.0.6/h', { tlsServerName: 'api.internal' }) as PreparedRequest).options).toMatchObject({ servername: 'api.internal' });
+  });
+
   it('keeps HEAD a HEAD on 301/302/303', () => {
     const head = httpRequestOptions({ http: 'http://a/h', method: 'HEAD' }) as PreparedRequest;
-    expect((redirectRequest(head, head, 302, '/x', false) as PreparedRequest).options.method).toBe('HEAD');
+    expect((redirectRequest(head, head, 302, '/x', {}) as PreparedRequest).options.method).toBe('HEAD');
   });
 
   it('refuses a check URL Go would not fetch', () => {
@@ -178,5 +187,51 @@ describe('httpProbe following redirects against a real server', () => {
     const base = await start();
     expect((await run({ http: `${base}/away`, header: { Authorization: ['Bearer t'] } }))?.status).toBe('passing');
     expect(seen).toEqual(['GET /away  auth', 'GET /ready ']);
+  });
+});
+
+describe('httpProbe over TLS', () => {
+  // A certificate made for these tests alone (openssl req -x509, CN and SAN check.test and
+  // 127.0.0.1, valid until 2126), signed by itself: no CA vouches for it.
+  const tls = { key: readFileSync(new URL('./fixtures/self-signed.key', import.meta.url)), cert: readFileSync(new URL('./fixtures/self-signed.crt', import.meta.url)) };
+  const start = async (): Promise<string> => {
+    server = createTlsServer(tls, (_req, res) => res.writeHead(200).end('secure'));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    return `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+  };
+  const run = (def: Parameters<typeof httpProbe>[0]): ReturnType<typeof httpProbe> => httpProbe(def, 2_000, new AbortController().signal);
+
+  it('is critical against a certificate nobody vouches for', async () => {
+    const base = await start();
+    expect(await run({ http: `${base}/health` })).toEqual({ status: 'critical', output: `HTTP GET ${base}/health: self-signed certificate` });
+  });
+
+  it('with tlsSkipVerify, takes the answer as it is', async () => {
+    const base = await start();
+    expect(await run({ http: `${base}/health`, tlsSkipVerify: true })).toEqual({ status: 'passing', output: `HTTP GET ${base}/health: 200 OK Output: secure` });
+  });
+
+  it('sends tlsServerName for SNI', async () => {
+    const names: Array<string | false> = [];
+    server = createTlsServer(tls, (_req, res) => res.writeHead(200).end('secure'));
+    server.on('secureConnection', (socket: TLSSocket) => names.push((socket as TLSSocket & { servername: string | false }).servername));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    const base = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    expect((await run({ http: `${base}/health`, tlsServerName: 'check.test', tlsSkipVerify: true }))?.status).toBe('passing');
+    expect(names).toEqual(['check.test']);
+  });
+
+  it('keeps tlsSkipVerify across a redirect from http to https', async () => {
+    const base = await start();
+    const plain = createServer((_req, res) => res.writeHead(302, { Location: `${base}/health` }).end());
+    await new Promise<void>((r) => plain.listen(0, '127.0.0.1', () => r()));
+    try {
+      const url = `http://127.0.0.1:${(plain.address() as { port: number }).port}/`;
+      expect(await run({ http: url, tlsSkipVerify: true })).toEqual({ status: 'passing', output: `HTTP GET ${url}: 200 OK Output: secure` });
+      expect((await run({ http: url }))?.status).toBe('critical');
+    } finally {
+      plain.closeAllConnections();
+      await new Promise<void>((r) => plain.close(() => r()));
+    }
   });
 });

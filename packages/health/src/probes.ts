@@ -25,16 +25,21 @@ export interface PreparedRequest {
   readonly body: string | undefined;
 }
 
-function requestTo(url: URL, method: string, headers: NonNullable<RequestOptions['headers']>, tlsSkipVerify: boolean | undefined): RequestOptions {
+/** How a check talks TLS: Consul's TLSSkipVerify and TLSServerName. */
+type TlsSettings = Pick<CheckDefinition, 'tlsSkipVerify' | 'tlsServerName'>;
+
+function requestTo(url: URL, method: string, headers: NonNullable<RequestOptions['headers']>, tls: TlsSettings): RequestOptions & { servername?: string } {
   const https = url.protocol === 'https:';
   return {
+    // Consul sets it on the check's whole TLS config, so it holds after a redirect to another host too.
+    ...(https && tls.tlsServerName ? { servername: tls.tlsServerName } : {}),
     protocol: url.protocol,
     hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port || (https ? 443 : 80),
     path: `${url.pathname}${url.search}`,
     method,
     headers,
-    agent: https ? (tlsSkipVerify ? insecureAgent : httpsAgent) : httpAgent,
+    agent: https ? (tls.tlsSkipVerify ? insecureAgent : httpsAgent) : httpAgent,
   };
 }
 
@@ -54,7 +59,7 @@ export function httpRequestOptions(def: CheckDefinition): PreparedRequest | stri
   const refused = unsupportedScheme(url);
   if (refused) return `HTTP ${def.method ?? 'GET'} ${def.http}: ${refused}`;
   const headers = { 'User-Agent': 'Consul Health Check', Accept: 'text/plain, text/*, */*', Connection: 'close', ...(def.header ?? {}) };
-  return { url, options: requestTo(url, def.method ?? 'GET', headers, def.tlsSkipVerify), body: def.body };
+  return { url, options: requestTo(url, def.method ?? 'GET', headers, def), body: def.body };
 }
 
 /** The statuses Go's `http.Client` follows when the response names a `Location`. */
@@ -74,7 +79,7 @@ const SENSITIVE = new Set(['authorization', 'www-authenticate', 'cookie', 'cooki
  * https://pkg.go.dev/net/http#Client (redirects and headers), `redirectBehavior` in Go's
  * net/http/client.go (methods and bodies).
  */
-export function redirectRequest(first: PreparedRequest, from: PreparedRequest, code: number, location: string, tlsSkipVerify: boolean | undefined): PreparedRequest | string {
+export function redirectRequest(first: PreparedRequest, from: PreparedRequest, code: number, location: string, tls: TlsSettings): PreparedRequest | string {
   let url: URL;
   try {
     url = new URL(location, from.url);
@@ -92,7 +97,7 @@ export function redirectRequest(first: PreparedRequest, from: PreparedRequest, c
       return lower !== 'host' && (trusted || !SENSITIVE.has(lower));
     }),
   );
-  return { url, options: requestTo(url, keep || method === 'GET' || method === 'HEAD' ? method : 'GET', headers, tlsSkipVerify), body: keep ? from.body : undefined };
+  return { url, options: requestTo(url, keep || method === 'GET' || method === 'HEAD' ? method : 'GET', headers, tls), body: keep ? from.body : undefined };
 }
 
 /**
@@ -168,7 +173,7 @@ export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: Abort
           // This answer is only a pointer: read it off so its connection closes.
           res.resume();
           if (requests >= MAX_REQUESTS) return failed(`stopped after ${MAX_REQUESTS} redirects`);
-          const next = redirectRequest(prepared, at, code, location, def.tlsSkipVerify);
+          const next = redirectRequest(prepared, at, code, location, def);
           return typeof next === 'string' ? failed(next) : send(next);
         }
         const chunks: Buffer[] = [];

@@ -154,6 +154,7 @@ export function decodeCheck(f: Fields): DecodedCheck {
     body: f.string('Body'),
     tlsSkipVerify: f.boolean('TLSSkipVerify'),
     disableRedirects: f.boolean('DisableRedirects'),
+    tlsServerName: f.string('TLSServerName') || undefined,
     tcp,
     ttl,
     interval,

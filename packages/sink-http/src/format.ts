@@ -126,6 +126,7 @@ function checkDefinition(c: Check): Record<string, unknown> {
     ...(d.body !== undefined ? { Body: d.body } : {}),
     ...(d.tlsSkipVerify !== undefined ? { TLSSkipVerify: d.tlsSkipVerify } : {}),
     ...(d.disableRedirects !== undefined ? { DisableRedirects: d.disableRedirects } : {}),
+    ...(d.tlsServerName !== undefined ? { TLSServerName: d.tlsServerName } : {}),
     ...(d.tcp !== undefined ? { TCP: d.tcp } : {}),
     Interval: d.interval ?? '0s',
     Timeout: d.timeout ?? '0s',

@@ -277,15 +277,15 @@ describe('http sink', () => {
     });
   });
 
-  it('keeps an HTTP check definition as registered, DisableRedirects and TLSSkipVerify included', async () => {
+  it('keeps an HTTP check definition as registered, DisableRedirects and the TLS settings included', async () => {
     await put('/v1/agent/service/register', {
       Name: 'redirected',
       ID: 'redirected-1',
       Port: 1,
-      Check: { HTTP: 'https://127.0.0.1:1/health', Method: 'HEAD', Header: { 'X-A': ['b'] }, Interval: '10s', DisableRedirects: true, TLSSkipVerify: true },
+      Check: { HTTP: 'https://127.0.0.1:1/health', Method: 'HEAD', Header: { 'X-A': ['b'] }, Interval: '10s', DisableRedirects: true, TLSSkipVerify: true, TLSServerName: 'api.internal' },
     });
     const checks = (await get('/v1/health/checks/redirected')).json() as Array<{ Definition: Record<string, unknown> }>;
-    expect(checks[0]!.Definition).toMatchObject({ HTTP: 'https://127.0.0.1:1/health', Method: 'HEAD', Header: { 'X-A': ['b'] }, DisableRedirects: true, TLSSkipVerify: true });
+    expect(checks[0]!.Definition).toMatchObject({ HTTP: 'https://127.0.0.1:1/health', Method: 'HEAD', Header: { 'X-A': ['b'] }, DisableRedirects: true, TLSSkipVerify: true, TLSServerName: 'api.internal' });
     const bad = await put('/v1/agent/service/register', { Name: 'redirected', ID: 'redirected-2', Port: 1, Check: { HTTP: 'http://x/', Interval: '10s', DisableRedirects: 'yes' } });
     expect(bad.status).toBe(400);
     expect(bad.text).toContain('DisableRedirects');
