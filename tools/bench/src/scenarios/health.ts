@@ -16,10 +16,11 @@ export interface HealthScenarioOptions {
 
 /**
  * The cost of checking a fleet: one agent (on core 1, or the CPUs SIGNPOST_BENCH_AGENT_CPUS
- * names) serves DNS while its health checker, running 10,000 HTTP checks at a 10 s interval (1,000 checks/s) against a local
- * nginx, is switched off and on in many short alternating windows (12 pairs of 7 s). A
- * paced probe on core 0 (at SCHED_FIFO) measures DNS latency throughout; the agent reports
- * its CPU, checks run, event-loop delay and major GCs each second.
+ * names) serves DNS while its health checker, running 10,000 HTTP checks at a 10 s
+ * interval (1,000 checks/s) against a local nginx, is switched off and on in many short
+ * alternating windows (12 pairs of 7 s). A paced probe on core 0 (at SCHED_FIFO) measures
+ * DNS latency throughout, and counts the queries never answered; the agent reports its
+ * CPU, checks run, event-loop delay and major GCs each second.
  *
  * Why many short windows in one agent rather than a few long phases, each with an agent of
  * its own (the bench until 2026-12-01): the machine's own bursts (the kernel's DAMON thread
@@ -340,11 +341,12 @@ class Samples {
  */
 function startDnsProbe(port: number): DnsProbe {
   const socket = createSocket('udp4');
-  // Kept in typed arrays, not growing JS arrays and a Map: this process runs at SCHED_FIFO,
-  // and a major GC of some 600,000 boxed samples kept it busy on core 0 for a second
-  // without sleeping (ftrace, 2026-12-02: its GC helper threads woken, the main thread never
-  // switched out), so an agent woken on core 0 waited 950 ms, until the kernel's RT
-  // throttling let it run. When each query was sent, by ID; NaN once answered.
+  // Kept in typed arrays, not growing JS arrays and a Map, so that the GC has little to do
+  // in a process at SCHED_FIFO: in the first 950 ms stall traced (ftrace, 2026-12-02, the
+  // agent free on core 0 too), this process had just woken its V8 GC helper threads and
+  // then ran without sleeping until the kernel's RT throttling let the agent in. Stalls of
+  // that length came again after this change, so it was not the whole cause.
+  // When each query was sent, by ID; NaN once answered.
   const pending = new Float64Array(0x10000).fill(NaN);
   // Sent at, latency: a pair per answered query (2,000 a second, some 600,000 a run).
   const sentAt = new Samples();
