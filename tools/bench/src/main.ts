@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { save, table, type ScenarioResult } from './report.js';
+import { childrenOf } from './scenarios/children.js';
 import { dnsScenario } from './scenarios/dns.js';
 import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
@@ -38,6 +39,21 @@ const scale = Number(values.scale);
 if (!(scale > 0)) {
   process.stderr.write(`--scale must be a positive number, not ${JSON.stringify(values.scale)}\n`);
   process.exit(2);
+}
+// A scenario stops its servers and loads when it ends, but not when this process is told
+// to stop: `kill <pid>` of a run left its nginx, its yield loops and its agent running
+// (a Ctrl-C reaches them anyway, as the terminal signals the whole process group).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const pid of childrenOf(process.pid)) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // it ended meanwhile
+      }
+    }
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
 }
 const result = await run({ scale });
 process.stdout.write(`${table(result)}\n`);

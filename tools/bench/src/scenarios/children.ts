@@ -105,7 +105,7 @@ export async function startNginx(children: ChildProcess[], dir: string, core: nu
 }
 
 /** The pids whose parent is `pid`, from /proc. */
-function childrenOf(pid: number): number[] {
+export function childrenOf(pid: number): number[] {
   const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
