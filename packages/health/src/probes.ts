@@ -215,8 +215,9 @@ export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortS
       resolve({ status: 'critical', output: `invalid TCP address ${JSON.stringify(target)}` });
       return;
     }
+    const aborted: ProbeResult = { status: 'critical', output: `dial tcp ${target}: ${ABORTED}` };
     if (signal.aborted) {
-      resolve({ status: 'critical', output: `dial tcp ${target}: ${ABORTED}` });
+      resolve(aborted);
       return;
     }
     const socket = connect({ host, port });
@@ -226,7 +227,7 @@ export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortS
       socket.destroy();
       resolve(result);
     };
-    const unlisten = onAbort(signal, () => done({ status: 'critical', output: `dial tcp ${target}: ${ABORTED}` }));
+    const unlisten = onAbort(signal, () => done(aborted));
     const timer = deadline(timeoutMs, (starved) => done(starved ? undefined : { status: 'critical', output: `dial tcp ${target}: i/o timeout` }));
     socket.once('connect', () => done({ status: 'passing', output: `TCP connect ${target}: Success` }));
     socket.once('error', (err) => done({ status: 'critical', output: `dial tcp ${target}: ${err.message}` }));

@@ -1,6 +1,7 @@
 // An agent (memory store, static source, DNS sink, and the health checker) in its own
-// process, reporting once a second: CPU used, checks run and event-loop delay p99 and max
-// (one stall of a second is one sample of some 200, under the p99), and major GCs on its main thread since the last report (CPU includes the probe process's),
+// process, reporting once a second: CPU used, checks run, event-loop delay p99 and max
+// (one stall of a second is one sample of some 200, under the p99), and major GCs on its
+// main thread since the last report (CPU includes the probe process's),
 // and whether the checker ran all that second.
 //
 // The checker is switched by signal, in this one process, so that the bench can
