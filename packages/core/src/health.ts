@@ -23,3 +23,20 @@ export function isRoutable(instance: ServiceInstance, options: { readonly includ
   const status = instanceHealth(instance);
   return status === 'passing' || (status === 'warning' && options.includeWarning !== false);
 }
+
+/** The most output the catalog keeps for a check: Consul's `check_output_max_size` default, 4 KB. */
+export const CHECK_OUTPUT_MAX = 4096;
+
+/** How many bytes of output a check keeps: its `outputMaxSize` where that is lower than the 4 KB every check is held to (Consul lets a check lower the agent's limit, not raise it). */
+export function checkOutputLimit(definition: { readonly outputMaxSize?: number }): number {
+  const own = definition.outputMaxSize;
+  return own !== undefined && own > 0 && own < CHECK_OUTPUT_MAX ? own : CHECK_OUTPUT_MAX;
+}
+
+/** `text` cut to its first `maxBytes` bytes of UTF-8, never inside a character. */
+export function firstBytes(text: string, maxBytes: number): string {
+  // No more than maxBytes / 3 UTF-16 units cannot be longer than that in UTF-8.
+  if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
+  // Streaming, the decoder holds back a character cut at the end instead of making it U+FFFD.
+  return new TextDecoder().decode(Buffer.from(text).subarray(0, maxBytes), { stream: true });
+}

@@ -42,6 +42,10 @@ export const CheckDefinitionSchema = Type.Object(
     timeout: Type.Optional(DurationSchema),
     successBeforePassing: Type.Optional(Type.Integer({ minimum: 0 })),
     failuresBeforeCritical: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** Consecutive failures that turn the check warning before `failuresBeforeCritical` turns it critical (Consul 1.14); unset or 0 means the same as `failuresBeforeCritical`. */
+    failuresBeforeWarning: Type.Optional(Type.Integer({ minimum: 0 })),
+    /** The most bytes of output kept for this check, below the 4 KB every check is held to (Consul's OutputMaxSize: it can only lower the agent's limit). */
+    outputMaxSize: Type.Optional(Type.Integer({ minimum: 1 })),
     deregisterCriticalServiceAfter: Type.Optional(DurationSchema),
   },
   { additionalProperties: false },

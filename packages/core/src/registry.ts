@@ -3,6 +3,7 @@ import { defer, distinctUntilChanged, of, retry, Subject, takeUntil, timer, type
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { isStoreUnavailable } from './errors.js';
 import type { ApplyResult, CatalogEvent, NormalizedEvent, SourceEvent, StoreEntry } from './events.js';
+import { CHECK_OUTPUT_MAX, firstBytes } from './health.js';
 import { silentLogger, type Logger } from './logger.js';
 import { HealthStatusSchema } from './model.js';
 import { normalizeInstance, type InstanceDefaults } from './normalize.js';
@@ -192,8 +193,7 @@ export function createRegistry(options: RegistryOptions): Registry {
         const issues = check(HealthStatusSchema, event.status, [...base, 'status']);
         if (typeof event.checkId !== 'string' || !event.checkId) issues.push({ path: [...base, 'checkId'], message: 'must be a non-empty string' });
         if (issues.length) throw new ValidationError(where, issues);
-        // Consul keeps the first 4 KB of a check's output.
-        return { type: 'checkStatus', node: event.node ?? defaults.node, checkId: event.checkId, status: event.status, output: (event.output ?? '').slice(0, 4096) };
+        return { type: 'checkStatus', node: event.node ?? defaults.node, checkId: event.checkId, status: event.status, output: firstBytes(event.output ?? '', CHECK_OUTPUT_MAX) };
       }
       default:
         throw new ValidationError(where, [{ path: [...base, 'type'], message: `unknown event type ${JSON.stringify((event as { type?: unknown }).type)}` }]);

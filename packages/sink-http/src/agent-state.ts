@@ -48,6 +48,11 @@ export class AgentState {
     return [...this.#catalog.keys()].filter((k) => k.startsWith(`${node}\u0000`)).map((k) => k.slice(node.length + 1));
   }
 
+  /** The checks of the services registered on this agent (not those registered in the catalog for other nodes). */
+  agentChecks(): CheckInput[] {
+    return [...this.#agent.values()].flatMap((r) => r.checks);
+  }
+
   /** Every registration as instances, for a `reset`. */
   instances(): InstanceInput[] {
     return [...this.#agent.values(), ...this.#catalog.values()].map(withChecks);

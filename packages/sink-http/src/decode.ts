@@ -161,6 +161,9 @@ export function decodeCheck(f: Fields): DecodedCheck {
     timeout: f.duration('Timeout'),
     successBeforePassing: f.integer('SuccessBeforePassing', 0, 1_000_000),
     failuresBeforeCritical: f.integer('FailuresBeforeCritical', 0, 1_000_000),
+    failuresBeforeWarning: f.integer('FailuresBeforeWarning', 0, 1_000_000) || undefined,
+    // Consul takes 0 (and, at the agent, anything above its own limit) as "the agent's limit".
+    outputMaxSize: f.integer('OutputMaxSize', 0, 1_000_000_000) || undefined,
     deregisterCriticalServiceAfter: f.duration('DeregisterCriticalServiceAfter'),
   });
   const check = compact({

@@ -1,6 +1,8 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { describeSinkContract, RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describeSinkContract, eventually, RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
 import { httpSink, type HttpSink } from './index.js';
 
 describeSinkContract('http', async () => ({ sink: httpSink({ listen: '127.0.0.1:0' }) }));
@@ -320,6 +322,43 @@ describe('http sink', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
   });
 
+  /** Polls /v1/agent/checks until `id` is critical; returns it. */
+  const untilCritical = async (id: string, withinMs = 2000): Promise<{ Status: string; Output: string }> => {
+    const t0 = Date.now();
+    for (;;) {
+      const c = ((await get('/v1/agent/checks')).json() as Record<string, { Status: string; Output: string }>)[id]!;
+      if (c.Status === 'critical') return c;
+      if (Date.now() - t0 > withinMs) throw new Error(`${id} did not turn critical: ${JSON.stringify(c)}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('turns a TTL check registered passing critical when no update ever comes (Consul arms it at registration)', async () => {
+    await put('/v1/agent/service/register', { Name: 'silent', ID: 'silent-1', Port: 1, Check: { TTL: '200ms', Status: 'passing' } });
+    await put('/v1/agent/check/register', { Name: 'extra', ServiceID: 'silent-1', TTL: '200ms', Status: 'passing' });
+    expect(await untilCritical('service:silent-1')).toMatchObject({ Output: 'TTL expired' });
+    expect(await untilCritical('extra')).toMatchObject({ Output: 'TTL expired' });
+  });
+
+  it('keeps what an update says within OutputMaxSize, and names it when the TTL passes', async () => {
+    await put('/v1/agent/service/register', { Name: 'chatty', ID: 'chatty-1', Port: 1, Check: { TTL: '300ms', OutputMaxSize: 8 } });
+    await put('/v1/agent/check/warn/service:chatty-1?note=' + encodeURIComponent('queue depth 1200'));
+    const warned = ((await get('/v1/agent/checks')).json() as Record<string, { Status: string; Output: string }>)['service:chatty-1'];
+    expect(warned).toMatchObject({ Status: 'warning', Output: 'queue de ... (captured 8 of 16 bytes)' });
+    expect(await untilCritical('service:chatty-1')).toMatchObject({ Output: 'TTL expired (last output before timeout follows): queue de ... (captured 8 of 16 bytes)' });
+  });
+
+  it('keeps FailuresBeforeWarning and OutputMaxSize in the check definition, and refuses bad ones by name', async () => {
+    await put('/v1/agent/service/register', { Name: 'thresholds', ID: 'thresholds-1', Port: 1, Check: { HTTP: 'http://127.0.0.1:1/', Interval: '10s', FailuresBeforeWarning: 2, FailuresBeforeCritical: 4, OutputMaxSize: 512 } });
+    expect(run.store.instance({ node: 'agent-1', id: 'thresholds-1' })!.checks[0]!.definition).toMatchObject({ failuresBeforeWarning: 2, failuresBeforeCritical: 4, outputMaxSize: 512 });
+    // 0 is Consul's "not set".
+    await put('/v1/agent/service/register', { Name: 'thresholds', ID: 'thresholds-2', Port: 1, Check: { TCP: '127.0.0.1:1', Interval: '10s', FailuresBeforeWarning: 0, OutputMaxSize: 0 } });
+    expect(run.store.instance({ node: 'agent-1', id: 'thresholds-2' })!.checks[0]!.definition).not.toHaveProperty('outputMaxSize');
+    expect(run.store.instance({ node: 'agent-1', id: 'thresholds-2' })!.checks[0]!.definition).not.toHaveProperty('failuresBeforeWarning');
+    const bad = await put('/v1/agent/service/register', { Name: 'thresholds', ID: 'thresholds-3', Port: 1, Check: { TCP: '127.0.0.1:1', Interval: '10s', OutputMaxSize: -1 } });
+    expect([bad.status, bad.text]).toEqual([400, 'Request decode failed: Check.OutputMaxSize: must be between 0 and 1000000000, not -1']);
+  });
+
   it('deregisters a service critical for longer than its DeregisterCriticalServiceAfter, and not one that recovers', async () => {
     const check = { TTL: '10s', DeregisterCriticalServiceAfter: '300ms' };
     await put('/v1/agent/service/register', { Name: 'doomed', ID: 'doomed-1', Port: 1, Check: check });
@@ -428,6 +467,28 @@ describe('http sink', () => {
     expect(Object.keys(services)).toContain('keeper');
     await b.stop();
   });
+
+  it('runs the TTLs of checks registered before a restart again', async () => {
+    const own = await tempDir();
+    const first = httpSink({ listen: '127.0.0.1:0' });
+    const a = await runPlugins([first], { node: 'agent-4', dataDir: own.path });
+    await fetch(`http://127.0.0.1:${first.address()!.port}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'beater', Port: 1, Check: { TTL: '10s', Status: 'passing' } }) });
+    await a.stop();
+    // The restarted agent holds the registration with a shorter TTL, as if edited while it was down.
+    const file = join(own.path, 'http-registrations.json');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('"ttl":"10s"', '"ttl":"200ms"'));
+    const second = httpSink({ listen: '127.0.0.1:0' });
+    const b = await runPlugins([second], { node: 'agent-4', dataDir: own.path });
+    try {
+      const check = () => b.store.instance({ node: 'agent-4', id: 'beater' })?.checks[0];
+      expect(check()?.status).toBe('passing');
+      await eventually(() => check()?.status === 'critical' && check()?.output === 'TTL expired', 2000, 'the TTL check restored at start to expire');
+    } finally {
+      await b.stop();
+      await own.dispose();
+    }
+  });
+
 
   describe('ACL', () => {
     it('lets reads through anonymously, and needs a write token for writes', async () => {

@@ -25,6 +25,7 @@ import { decodeAgentCheck, decodeAgentService, decodeCatalogDeregistration, deco
 import { compileFilter, FilterError } from './filter.js';
 import { agentCheck, agentService, catalogServiceEntry, checkObject, healthEntry, nodeId, nodeObject, serviceObject } from './format.js';
 import { optionsSchema, parseOptions, type HttpSinkOptions } from './options.js';
+import { TtlTimers, ttlOutput } from './ttl.js';
 
 /** The Consul version `/v1/agent/self` reports (clients check features by it). */
 export const CONSUL_VERSION = '1.21.0';
@@ -98,6 +99,8 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
 
       app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
       ttl = new TtlTimers(ctx);
+      // Registered before a restart, their deadlines run again from now, as Consul's agent restarts its checks.
+      for (const c of state.agentChecks()) if (c.type === 'ttl' && c.definition.ttl && c.id) ttl.arm(c.id, parseDuration(c.definition.ttl));
       build(app, ctx, state, w, opts, ttl);
       const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8500');
       await app.listen({ host, port });
@@ -177,38 +180,6 @@ class Reaper {
 }
 
 const instanceKeyOf = (i: ServiceInstance): string => `${i.node}\u0000${i.id}`;
-
-/**
- * TTL checks: the agent that receives a check's updates keeps its deadline. Each
- * pass/warn/fail/update re-arms it; when the TTL passes without one the check
- * turns critical with Consul's output, "TTL expired".
- */
-class TtlTimers {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  constructor(private readonly ctx: PluginContext) {}
-
-  arm(checkId: string, ttlMs: number): void {
-    clearTimeout(this.#timers.get(checkId));
-    const timer = setTimeout(() => {
-      this.#timers.delete(checkId);
-      this.ctx
-        .publish([{ type: 'checkStatus', node: this.ctx.node, checkId, status: 'critical', output: 'TTL expired' }])
-        .catch((err: unknown) => this.ctx.logger.warn({ err, checkId }, 'could not expire a TTL check'));
-    }, ttlMs);
-    timer.unref();
-    this.#timers.set(checkId, timer);
-  }
-
-  disarm(checkId: string): void {
-    clearTimeout(this.#timers.get(checkId));
-    this.#timers.delete(checkId);
-  }
-
-  close(): void {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-  }
-}
 
 function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, waiters: Waiters, opts: HttpSinkOptions, ttl: TtlTimers): void {
   const { catalog } = ctx;
@@ -410,6 +381,14 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     state.setCatalogService(node, id, registration);
     await persist();
   };
+  /** Checks just (re-)registered: a TTL check's deadline starts now, as a new `CheckTTL` in Consul; one no longer TTL has none. */
+  const armRegistered = (checks: readonly CheckInput[]): void => {
+    for (const c of checks) {
+      if (!c.id) continue;
+      if (c.type === 'ttl' && c.definition.ttl) ttl.arm(c.id, parseDuration(c.definition.ttl));
+      else ttl.disarm(c.id);
+    }
+  };
   const withIds = (serviceId: string, checks: readonly CheckInput[]): CheckInput[] =>
     checks.map((c, n) => (c.id ? c : { ...c, id: defaultCheckId(serviceId, checks.length > 1 ? n + 1 : 0) }));
 
@@ -418,9 +397,12 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const id = instance.id ?? instance.service;
     const replace = (req.query as Query)['replace-existing-checks'] !== undefined;
     const fresh = withIds(id, checks);
-    const kept = replace ? [] : (state.agentService(id)?.checks ?? []).filter((c) => !fresh.some((f) => f.id === c.id));
+    const before = state.agentService(id)?.checks ?? [];
+    const kept = replace ? [] : before.filter((c) => !fresh.some((f) => f.id === c.id));
     const registration: Registration = { instance: { ...instance, id, node: ctx.node }, checks: [...kept, ...fresh] };
     await saveAgentService(id, registration);
+    for (const c of before) if (c.id && !registration.checks.some((r) => r.id === c.id)) ttl.disarm(c.id);
+    armRegistered(fresh);
     return reply.code(200).send('');
   });
 
@@ -442,6 +424,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const id = check.id ?? check.name!;
     const registration: Registration = { instance: current.instance, checks: [...current.checks.filter((c) => c.id !== id), { ...check, id }] };
     await saveAgentService(serviceId, registration);
+    armRegistered([{ ...check, id }]);
     return reply.code(200).send('');
   });
 
@@ -452,6 +435,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     if (!owner || !current) throw new HttpError(404, `Unknown check ID "${id}"`);
     const registration: Registration = { instance: current.instance, checks: current.checks.filter((c) => c.id !== id) };
     await saveAgentService(owner.id, registration);
+    ttl.disarm(id);
     return reply.code(200).send('');
   });
 
@@ -462,9 +446,9 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     if (!check) throw new HttpError(404, `Unknown check ID "${id}"`);
     if (check.type !== 'ttl') throw new HttpError(500, `CheckID "${id}" does not have associated TTL`);
     const body = req.body as { Status?: unknown; Output?: unknown } | undefined;
-    const note = one((req.query as Query)['note']) ?? (typeof body?.Output === 'string' ? body.Output : '');
-    await publish([{ type: 'checkStatus', node: ctx.node, checkId: id, status, output: note }]);
-    if (check.definition.ttl) ttl.arm(id, parseDuration(check.definition.ttl));
+    const output = ttlOutput(one((req.query as Query)['note']) ?? (typeof body?.Output === 'string' ? body.Output : ''), check.definition);
+    await publish([{ type: 'checkStatus', node: ctx.node, checkId: id, status, output }]);
+    if (check.definition.ttl) ttl.arm(id, parseDuration(check.definition.ttl), output);
     return reply.code(200).send('');
   };
   app.put('/v1/agent/check/pass/:id', ttlUpdate('passing'));
