@@ -1,5 +1,6 @@
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
-import { httpProbe, httpRequestOptions, tcpProbe, type ProbeResult } from './probes.js';
+import type { ProbeTls } from './check-tls.js';
+import { httpProbe, httpRequestOptions, probeAgents, tcpProbe, type ProbeResult } from './probes.js';
 import { applyResult, type ThresholdState } from './thresholds.js';
 import { PacedSchedule } from './paced-schedule.js';
 
@@ -30,12 +31,15 @@ export interface EngineStats {
  */
 export type PrepareProbe = (spec: ProbeSpec) => (signal: AbortSignal) => Promise<ProbeResult | undefined>;
 
-/** The real thing: an HTTP request or a TCP connection, as the spec says. */
-export const networkProbe: PrepareProbe = (spec) => {
-  if (spec.type === 'tcp') return (signal) => tcpProbe(spec.definition, spec.timeoutMs, signal);
-  const prepared = httpRequestOptions(spec.definition);
-  return (signal) => httpProbe(spec.definition, spec.timeoutMs, signal, prepared);
-};
+/** The real thing: an HTTP request or a TCP connection, as the spec says, HTTPS with `tls` if given. */
+export function networkProbes(tls?: ProbeTls): PrepareProbe {
+  const agents = probeAgents(tls);
+  return (spec) => {
+    if (spec.type === 'tcp') return (signal) => tcpProbe(spec.definition, spec.timeoutMs, signal);
+    const prepared = httpRequestOptions(spec.definition, agents);
+    return (signal) => httpProbe(spec.definition, spec.timeoutMs, signal, prepared);
+  };
+}
 
 interface Runner {
   readonly spec: ProbeSpec;
@@ -102,7 +106,7 @@ export class ProbeEngine {
   constructor(
     private readonly concurrency: number,
     private readonly report: (key: string, status: HealthStatus, output: string) => void,
-    private readonly prepare: PrepareProbe = networkProbe,
+    private readonly prepare: PrepareProbe = networkProbes(),
   ) {}
 
   get size(): number {

@@ -4,7 +4,8 @@
 import { backoffDelay, formatDuration, type HealthStatus, type Logger } from '@signpost/core';
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { ProbeEngine, type EngineStats, type ProbeSpec } from './engine.js';
+import type { CheckTlsFiles, ProbeTls } from './check-tls.js';
+import { networkProbes, ProbeEngine, type EngineStats, type ProbeSpec } from './engine.js';
 import type { ProbePriority } from './launcher.js';
 import { processCpuMs, type FromRunner, type ToRunner } from './probe-host.js';
 
@@ -27,8 +28,8 @@ export interface Executor {
   stats(): ExecutorStats;
 }
 
-export function inlineExecutor(concurrency: number, report: Report): Executor {
-  const engine = new ProbeEngine(concurrency, report);
+export function inlineExecutor(concurrency: number, report: Report, tls?: ProbeTls): Executor {
+  const engine = new ProbeEngine(concurrency, report, networkProbes(tls));
   return {
     add: (spec) => engine.add(spec),
     observe: (key, status, output) => engine.observe(key, status, output),
@@ -48,9 +49,12 @@ export interface Peer {
 
 export type StartPeer = (onMessage: (m: FromRunner) => void, onExit: (why: string) => void) => Peer;
 
-export function workerPeer(script: URL, concurrency: number, nice: number): StartPeer {
+export function workerPeer(script: URL, concurrency: number, nice: number, tlsFiles: CheckTlsFiles = {}): StartPeer {
   return (onMessage, onExit) => {
-    const worker = new Worker(script, { workerData: { concurrency, nice } });
+    // Node's own flags only, as the probe process gets: a worker would otherwise take the
+    // agent's, and with them its export conditions (the tests' `@signpost/source` points
+    // packages at their TypeScript sources, which the compiled runner cannot load).
+    const worker = new Worker(script, { workerData: { concurrency, nice, tlsFiles }, execArgv: [] });
     let error = '';
     const exited = new Promise<void>((resolve) =>
       worker.once('exit', (code) => {

@@ -2,18 +2,22 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { fileURLToPath } from 'node:url';
 import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { activeHandles, describeSinkContract, hasProgram, eventually, RecordingStore, remove, runPlugins, spec, upsert, type Running } from '@signpost/testing';
 import type { CheckDefinition, HealthStatus } from '@signpost/core';
 import { applyResult, healthChecker, parseOptions, type HealthChecker } from './index.js';
+import type { Thresholds } from './thresholds.js';
 
 describeSinkContract('health', async () => ({ sink: healthChecker() }));
 
 
 describe('applyResult (Consul thresholds)', () => {
   const start = { status: 'critical' as HealthStatus, successes: 0, failures: 0 };
-  const run = (results: HealthStatus[], t: { successBeforePassing?: number; failuresBeforeCritical?: number }, from = start): HealthStatus[] => {
+  const passing = { status: 'passing' as HealthStatus, successes: 0, failures: 0 };
+  const run = (results: HealthStatus[], t: Thresholds, from = start): HealthStatus[] => {
     let s = from;
     return results.map((r) => (s = applyResult(s, r, t)).status);
   };
@@ -36,6 +40,22 @@ describe('applyResult (Consul thresholds)', () => {
       'passing',
       'critical',
     ]);
+  });
+
+  it.each([
+    // Warning from the second failure, critical from the fourth.
+    [['critical', 'critical', 'critical', 'critical'], { failuresBeforeWarning: 2, failuresBeforeCritical: 4 }, ['passing', 'warning', 'warning', 'critical']],
+    // Unset or 0, it is failuresBeforeCritical: no warning on the way.
+    [['critical', 'critical', 'critical'], { failuresBeforeCritical: 3 }, ['passing', 'passing', 'critical']],
+    [['critical', 'critical', 'critical'], { failuresBeforeWarning: 0, failuresBeforeCritical: 3 }, ['passing', 'passing', 'critical']],
+    // At once, then critical.
+    [['critical', 'critical'], { failuresBeforeWarning: 1, failuresBeforeCritical: 2 }, ['warning', 'critical']],
+    // Above failuresBeforeCritical it never shows.
+    [['critical', 'critical'], { failuresBeforeWarning: 5, failuresBeforeCritical: 2 }, ['passing', 'critical']],
+    // A success between failures starts the count again; a warning held by failures needs successBeforePassing to pass.
+    [['critical', 'critical', 'passing', 'critical', 'critical', 'passing', 'passing'], { failuresBeforeWarning: 2, failuresBeforeCritical: 3, successBeforePassing: 2 }, ['passing', 'warning', 'warning', 'warning', 'warning', 'warning', 'passing']],
+  ] as const)('from passing, %j with %j → %j', (results, t, expected) => {
+    expect(run([...results], t, passing)).toEqual(expected);
   });
 });
 
@@ -148,6 +168,49 @@ describe('health checker', () => {
     await eventually(() => statusOf(r, 'w1').status === 'passing');
     sub.unsubscribe();
     expect(atPassing).toBeGreaterThanOrEqual(3);
+  });
+
+  it('turns warning after failuresBeforeWarning failures and critical after failuresBeforeCritical', async () => {
+    const srv = await flakyServer();
+    cleanups.push(srv.close);
+    let requests = 0;
+    srv.server.on('request', () => requests++);
+    const r = await start();
+    await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '40ms', failuresBeforeWarning: 1, failuresBeforeCritical: 4 })]);
+    await eventually(() => statusOf(r, 'w1').status === 'passing');
+    // The statuses the catalog went through after the server started failing, and the requests it had seen by each.
+    const seen: Array<[string, number]> = [['passing', requests]];
+    const sub = r.store.watch().subscribe(() => {
+      const now = r.store.instance({ node: 'n1', id: 'w1' })?.checks[0]?.status;
+      if (now && now !== seen.at(-1)?.[0]) seen.push([now, requests]);
+    });
+    const failingFrom = requests;
+    srv.set(500);
+    await eventually(() => statusOf(r, 'w1').status === 'critical');
+    sub.unsubscribe();
+    expect(seen.map(([status]) => status)).toEqual(['passing', 'warning', 'critical']);
+    expect(statusOf(r, 'w1').output).toBe(`HTTP GET ${srv.url}: 500 Internal Server Error Output: status 500`);
+    // Critical at the fourth failure: three requests at least after the change (the server answers a
+    // request that came just before it after a tick, so that one may have failed too).
+    expect(seen[2]![1] - failingFrom).toBeGreaterThanOrEqual(3);
+  });
+
+  it.each(['process', 'worker', 'main'] as const)('with runner %s, trusts the CA of tls.caFile for HTTPS checks', async (runner) => {
+    const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+    const secure = createHttpsServer({ key: readFileSync(fixture('self-signed.key')), cert: readFileSync(fixture('self-signed.crt')) }, (_req, res) => res.writeHead(200).end('ok'));
+    await new Promise<void>((res) => secure.listen(0, '127.0.0.1', () => res()));
+    cleanups.push(() => new Promise<void>((res) => secure.close(() => res())));
+    const url = `https://127.0.0.1:${(secure.address() as { port: number }).port}/health`;
+    const r = await start({ runner, tls: { caFile: fixture('self-signed.crt') } });
+    await r.store.apply([withCheck('s1', 'http', { http: url, interval: '50ms', timeout: '1s' }), withCheck('s2', 'http', { http: url, interval: '50ms', timeout: '1s', tlsServerName: 'other.test' })]);
+    await eventually(() => statusOf(r, 's1').status === 'passing' && /altnames/.test(statusOf(r, 's2').output));
+    expect(statusOf(r, 's1').output).toBe(`HTTP GET ${url}: 200 OK Output: ok`);
+    expect(statusOf(r, 's2').status).toBe('critical');
+  });
+
+  it('refuses to start with a tls file it cannot use, naming it', async () => {
+    health = healthChecker({ tls: { caFile: '/nonexistent/ca.pem' } });
+    await expect(runPlugins([health], { node: 'n1' })).rejects.toThrow(/plugin health: tls\.caFile: cannot read \/nonexistent\/ca\.pem: ENOENT/);
   });
 
   it('writes only when status or output changes: a stable fleet writes nothing', async () => {

@@ -18,6 +18,7 @@ import {
 } from '@signpost/core';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { loadCheckTls, resolveCheckTls, type CheckTlsFiles, type ProbeTls } from './check-tls.js';
 import { inlineExecutor, peerExecutor, processPeer, workerPeer, type Executor, type Report, type StarvationWatch } from './executor.js';
 import { formatCpus, onlineCpus, launchProbeProcess, parseCpuList, type ProbePriority } from './launcher.js';
 
@@ -65,6 +66,16 @@ export const optionsSchema = Type.Object(
     starvedHold: Type.Optional(Type.String({ format: 'duration', description: 'How long the probes keep starvedPriority before they go back to priority (default 5m, at least 1s).' })),
     cpus: Type.Optional(
       Type.String({ description: 'With runner: process, on Linux: the CPUs the probe process may run on, as taskset -c takes them ("0", "2-3", "0,2-3"); default every CPU the agent may use.' }),
+    ),
+    tls: Type.Optional(
+      Type.Object(
+        {
+          caFile: Type.Optional(Type.String({ minLength: 1, description: "PEM certificates HTTPS checks trust instead of the system's roots (Consul's ca_file with enable_agent_tls_for_checks)." })),
+          certFile: Type.Optional(Type.String({ minLength: 1, description: 'A PEM client certificate HTTPS checks present (Consul cert_file); needs keyFile.' })),
+          keyFile: Type.Optional(Type.String({ minLength: 1, description: 'The PEM private key of certFile (Consul key_file).' })),
+        },
+        { additionalProperties: false, description: 'TLS for HTTPS checks, as Consul gives its checks the agent\'s TLS with enable_agent_tls_for_checks; relative paths are read from the config file\'s directory.' },
+      ),
     ),
   },
   { additionalProperties: false },
@@ -248,8 +259,11 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
   return {
     name: opts.name ?? 'health',
     async start(c) {
+      // Read now, so that a missing or bad file stops the start with its name rather than failing every check.
+      const tlsFiles = resolveCheckTls(opts.tls ?? {}, c.baseDir);
+      const tls = loadCheckTls(tlsFiles, opts.name ? `plugin ${opts.name}` : 'plugin health');
       ctx = c;
-      executor = makeExecutor(opts, concurrency, c.logger, report);
+      executor = makeExecutor(opts, concurrency, c.logger, report, tlsFiles, tls);
       subscription = c.catalog.follow(onEvent);
       if (opts.scope === 'elected') {
         leadership = c.elect(opts.name ?? 'health').subscribe((lead) => {
@@ -311,13 +325,13 @@ function runnerScript(name: 'probe-worker' | 'probe-process'): URL | undefined {
  */
 const PROBE_NODE_FLAGS = ['--single-threaded-gc'];
 
-function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: Logger, report: Report): Executor {
+function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: Logger, report: Report, tlsFiles: CheckTlsFiles, tls: ProbeTls): Executor {
   const runner = opts.runner ?? 'process';
   const priority = opts.priority ?? 'idle';
   if (runner === 'main') {
     if (opts.priority !== undefined) logger.warn({ priority: opts.priority }, "priority does not apply with runner: main (the probes share the agent's thread)");
     if (opts.cpus !== undefined) logger.warn({ cpus: opts.cpus }, "cpus does not apply with runner: main (the probes share the agent's thread)");
-    return inlineExecutor(concurrency, report);
+    return inlineExecutor(concurrency, report, tls);
   }
   if (runner === 'worker' && opts.cpus !== undefined) logger.warn({ cpus: opts.cpus }, 'cpus does not apply with runner: worker (a thread shares the CPUs of its process)');
   if (runner === 'process' && opts.cpus !== undefined) {
@@ -331,7 +345,7 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
   const script = runnerScript(runner === 'process' ? 'probe-process' : 'probe-worker');
   if (!script) {
     logger.warn({ runner }, 'the probe runner script is not built; running checks on the main thread');
-    return inlineExecutor(concurrency, report);
+    return inlineExecutor(concurrency, report, tls);
   }
   // A starved checker leaves every instance as it was, whatever happens to it: while the
   // machine is that busy, the probes take their share as Consul's agent does.
@@ -344,9 +358,9 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
   if (runner === 'worker') {
     // A thread cannot be given SCHED_IDLE alone here (V8's GC helpers for its heap are the
     // process's), and measured so it did worse than nice 5: the lowest niceness then.
-    return peerExecutor((p) => workerPeer(script, concurrency, p === 'idle' ? 19 : p), priority, watch, logger, report);
+    return peerExecutor((p) => workerPeer(script, concurrency, p === 'idle' ? 19 : p, tlsFiles), priority, watch, logger, report);
   }
-  const command = [process.execPath, ...PROBE_NODE_FLAGS, fileURLToPath(script), String(concurrency)];
+  const command = [process.execPath, ...PROBE_NODE_FLAGS, fileURLToPath(script), String(concurrency), JSON.stringify(tlsFiles)];
   const host = { platform: process.platform, find: (p: string) => which(p) };
   const warning = launchProbeProcess(priority, command, host, opts.cpus).warning;
   if (warning) logger.warn({ priority, cpus: opts.cpus }, warning);

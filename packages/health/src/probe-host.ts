@@ -1,6 +1,7 @@
 // What the probe runner (a child process or a worker thread) does with the checker's
 // messages, whichever carries them. Messages are plain data.
-import { ProbeEngine, type ProbeSpec } from './engine.js';
+import type { ProbeTls } from './check-tls.js';
+import { networkProbes, ProbeEngine, type ProbeSpec } from './engine.js';
 import type { HealthStatus } from '@signpost/core';
 
 export type ToRunner =
@@ -36,10 +37,11 @@ export const BEAT_MS = 500;
 /**
  * Runs an engine for the channel's peer: results that differ from the catalog go back
  * at once, counters every 100 ms when they moved, a beat every `BEAT_MS`. `cpu` is the runner's own CPU time
- * so far, where it can be told apart from the agent's (a process can, a thread cannot).
+ * so far, where it can be told apart from the agent's (a process can, a thread cannot); `tls`
+ * is what HTTPS checks trust and present (the plugin's `tls` option).
  */
-export function hostProbes(channel: RunnerChannel, concurrency: number, cpu?: () => number): void {
-  const engine = new ProbeEngine(concurrency, (key, status, output) => channel.send({ op: 'result', key, status, output }));
+export function hostProbes(channel: RunnerChannel, concurrency: number, cpu?: () => number, tls?: ProbeTls): void {
+  const engine = new ProbeEngine(concurrency, (key, status, output) => channel.send({ op: 'result', key, status, output }), networkProbes(tls));
   const counters = (): FromRunner => ({ op: 'stats', ...engine.stats(), ...(cpu ? { cpuMs: cpu() } : {}) });
   let last = '';
   const stats = setInterval(() => {

@@ -1,12 +1,13 @@
 // The health checker's probes on a worker thread (`runner: worker`).
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadCheckTls, type CheckTlsFiles } from './check-tls.js';
 import { hostProbes, type ToRunner } from './probe-host.js';
 
 const port = parentPort;
 if (port) {
   // On Linux, priority 0 here means this thread only.
-  const { concurrency, nice } = workerData as { concurrency: number; nice: number };
+  const { concurrency, nice, tlsFiles } = workerData as { concurrency: number; nice: number; tlsFiles: CheckTlsFiles };
   if (nice) {
     try {
       setPriority(0, nice);
@@ -21,5 +22,7 @@ if (port) {
       close: () => port.close(),
     },
     concurrency,
+    undefined,
+    loadCheckTls(tlsFiles, 'the health probes: plugin health'),
   );
 }

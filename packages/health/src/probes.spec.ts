@@ -4,7 +4,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { createServer as createTcpServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { httpProbe, httpRequestOptions, MAX_REQUESTS, redirectRequest, STARVED_AFTER_MS, tcpProbe, type PreparedRequest } from './probes.js';
+import { httpProbe, httpRequestOptions, MAX_REQUESTS, probeAgents, redirectRequest, STARVED_AFTER_MS, tcpProbe, type PreparedRequest } from './probes.js';
 
 /** The HTTP server a test started, closed after it. */
 let server: Server | TlsServer | undefined;
@@ -221,6 +221,35 @@ describe('httpProbe over TLS', () => {
     expect(names).toEqual(['check.test']);
   });
 
+  describe('with a CA of its own (the plugin option tls.caFile)', () => {
+    const agents = probeAgents({ ca: tls.cert.toString() });
+    const runWith = (def: Parameters<typeof httpProbe>[0]): ReturnType<typeof httpProbe> => httpProbe(def, 2_000, new AbortController().signal, httpRequestOptions(def, agents));
+
+    it('trusts the certificate that CA vouches for', async () => {
+      const base = await start();
+      expect(await runWith({ http: `${base}/health` })).toEqual({ status: 'passing', output: `HTTP GET ${base}/health: 200 OK Output: secure` });
+    });
+
+    it('holds the certificate to tlsServerName: its own name passes, another is critical', async () => {
+      const base = await start();
+      expect((await runWith({ http: `${base}/health`, tlsServerName: 'check.test' }))?.status).toBe('passing');
+      const other = await runWith({ http: `${base}/health`, tlsServerName: 'other.test' });
+      expect(other).toEqual({ status: 'critical', output: `HTTP GET ${base}/health: Hostname/IP does not match certificate's altnames: Host: other.test. is not in the cert's altnames: DNS:check.test, IP Address:127.0.0.1` });
+    });
+  });
+
+  it('presents the client certificate of tls.certFile to a server that asks for one', async () => {
+    // The server trusts the test certificate as a CA and asks every client for a certificate it signed.
+    server = createTlsServer({ ...tls, ca: tls.cert, requestCert: true, rejectUnauthorized: true }, (_req, res) => res.writeHead(200).end('mutual'));
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    const base = `https://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const def = { http: `${base}/health` };
+    const withCert = probeAgents({ ca: tls.cert.toString(), cert: tls.cert.toString(), key: tls.key.toString() });
+    const without = probeAgents({ ca: tls.cert.toString() });
+    expect(await httpProbe(def, 2_000, new AbortController().signal, httpRequestOptions(def, withCert))).toEqual({ status: 'passing', output: `HTTP GET ${base}/health: 200 OK Output: mutual` });
+    expect((await httpProbe(def, 2_000, new AbortController().signal, httpRequestOptions(def, without)))?.status).toBe('critical');
+  });
+
   it('keeps tlsSkipVerify across a redirect from http to https', async () => {
     const base = await start();
     const plain = createServer((_req, res) => res.writeHead(302, { Location: `${base}/health` }).end());
@@ -233,5 +262,40 @@ describe('httpProbe over TLS', () => {
       plain.closeAllConnections();
       await new Promise<void>((r) => plain.close(() => r()));
     }
+  });
+});
+
+describe('httpProbe output', () => {
+  /** A server whose body is `size` bytes of `unit`, written in chunks of 1,000 bytes. */
+  const start = async (unit: string, size: number): Promise<string> => {
+    const body = unit.repeat(Math.ceil(size / Buffer.byteLength(unit)));
+    server = createServer((_req, res) => {
+      res.writeHead(200);
+      const bytes = Buffer.from(body);
+      for (let at = 0; at < bytes.length; at += 1_000) res.write(bytes.subarray(at, at + 1_000));
+      res.end();
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    return `http://127.0.0.1:${(server.address() as { port: number }).port}/`;
+  };
+  const outputOf = async (def: Parameters<typeof httpProbe>[0]): Promise<string> => (await httpProbe(def, 2_000, new AbortController().signal))!.output;
+  const bodyOf = async (def: Parameters<typeof httpProbe>[0]): Promise<string> => (await outputOf(def)).slice(`HTTP GET ${def.http}: 200 OK Output: `.length);
+
+  it('keeps the first 4 KB of the output, the body cut to fit', async () => {
+    const url = await start('0123456789', 10_000);
+    const output = await outputOf({ http: url });
+    expect(output).toHaveLength(4096);
+    expect(output).toBe(`HTTP GET ${url}: 200 OK Output: ${'0123456789'.repeat(410)}`.slice(0, 4096));
+  });
+
+  it('keeps the first outputMaxSize bytes, not cutting a character in two', async () => {
+    const url = await start('é', 10_000);
+    // 101 bytes hold 50 two-byte characters and half of one more.
+    expect(await bodyOf({ http: url, outputMaxSize: 101 })).toBe('é'.repeat(50));
+  });
+
+  it('an outputMaxSize above 4 KB keeps 4 KB, as Consul lets a check lower the limit only', async () => {
+    const url = await start('x', 10_000);
+    expect(await outputOf({ http: url, outputMaxSize: 8_000 })).toHaveLength(4096);
   });
 });

@@ -1,34 +1,57 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
-import type { CheckDefinition, HealthStatus } from '@signpost/core';
+import { CHECK_OUTPUT_MAX, checkOutputLimit, type CheckDefinition, type HealthStatus } from '@signpost/core';
+import type { ProbeTls } from './check-tls.js';
 
 export interface ProbeResult {
   readonly status: HealthStatus;
   readonly output: string;
 }
 
-/** Consul keeps the first 4 KB of a check's output. */
-export const MAX_OUTPUT = 4096;
+/** The catalog keeps the first 4 KB of a check's output. */
+export const MAX_OUTPUT = CHECK_OUTPUT_MAX;
 
-// One agent each, without keep-alive: `agent: false` would build an Agent per
-// request (measured: most of a check's CPU), and keep-alive would hold a socket
-// per checked service between runs. Consul's checks do not keep connections either.
-const httpAgent = new HttpAgent({ keepAlive: false, maxSockets: Infinity });
-const httpsAgent = new HttpsAgent({ keepAlive: false, maxSockets: Infinity });
-const insecureAgent = new HttpsAgent({ keepAlive: false, maxSockets: Infinity, rejectUnauthorized: false });
+/** The agents the probes' requests go through: plain HTTP, HTTPS, and HTTPS for `tlsSkipVerify`. */
+export interface ProbeAgents {
+  readonly http: HttpAgent;
+  readonly https: HttpsAgent;
+  readonly insecure: HttpsAgent;
+}
 
-/** A request to make: where, and with what options and body. */
+/**
+ * One agent each, without keep-alive: `agent: false` would build an Agent per
+ * request (measured: most of a check's CPU), and keep-alive would hold a socket
+ * per checked service between runs. Consul's checks do not keep connections either.
+ * With `tls`, HTTPS checks trust its CA instead of the system's roots and present
+ * its client certificate, as Consul's do with `enable_agent_tls_for_checks`; a check
+ * with `tlsSkipVerify` presents the certificate too (Go sets InsecureSkipVerify on
+ * the same config).
+ */
+export function probeAgents(tls: ProbeTls = {}): ProbeAgents {
+  const base = { keepAlive: false, maxSockets: Infinity };
+  const client = { ...(tls.cert !== undefined ? { cert: tls.cert } : {}), ...(tls.key !== undefined ? { key: tls.key } : {}) };
+  return {
+    http: new HttpAgent(base),
+    https: new HttpsAgent({ ...base, ...client, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) }),
+    insecure: new HttpsAgent({ ...base, ...client, rejectUnauthorized: false }),
+  };
+}
+
+const defaultAgents = probeAgents();
+
+/** A request to make: where, and with what options, body and agents. */
 export interface PreparedRequest {
   readonly url: URL;
   readonly options: RequestOptions;
   readonly body: string | undefined;
+  readonly agents: ProbeAgents;
 }
 
 /** How a check talks TLS: Consul's TLSSkipVerify and TLSServerName. */
 type TlsSettings = Pick<CheckDefinition, 'tlsSkipVerify' | 'tlsServerName'>;
 
-function requestTo(url: URL, method: string, headers: NonNullable<RequestOptions['headers']>, tls: TlsSettings): RequestOptions & { servername?: string } {
+function requestTo(url: URL, method: string, headers: NonNullable<RequestOptions['headers']>, tls: TlsSettings, agents: ProbeAgents): RequestOptions & { servername?: string } {
   const https = url.protocol === 'https:';
   return {
     // Consul sets it on the check's whole TLS config, so it holds after a redirect to another host too.
@@ -39,7 +62,7 @@ function requestTo(url: URL, method: string, headers: NonNullable<RequestOptions
     path: `${url.pathname}${url.search}`,
     method,
     headers,
-    agent: https ? (tls.tlsSkipVerify ? insecureAgent : httpsAgent) : httpAgent,
+    agent: https ? (tls.tlsSkipVerify ? agents.insecure : agents.https) : agents.http,
   };
 }
 
@@ -49,7 +72,7 @@ function unsupportedScheme(url: URL): string | undefined {
 }
 
 /** Request options for a check, made once per check definition rather than per run. */
-export function httpRequestOptions(def: CheckDefinition): PreparedRequest | string {
+export function httpRequestOptions(def: CheckDefinition, agents: ProbeAgents = defaultAgents): PreparedRequest | string {
   let url: URL;
   try {
     url = new URL(def.http!);
@@ -59,7 +82,7 @@ export function httpRequestOptions(def: CheckDefinition): PreparedRequest | stri
   const refused = unsupportedScheme(url);
   if (refused) return `HTTP ${def.method ?? 'GET'} ${def.http}: ${refused}`;
   const headers = { 'User-Agent': 'Consul Health Check', Accept: 'text/plain, text/*, */*', Connection: 'close', ...(def.header ?? {}) };
-  return { url, options: requestTo(url, def.method ?? 'GET', headers, def), body: def.body };
+  return { url, options: requestTo(url, def.method ?? 'GET', headers, def, agents), body: def.body, agents };
 }
 
 /** The statuses Go's `http.Client` follows when the response names a `Location`. */
@@ -97,7 +120,7 @@ export function redirectRequest(first: PreparedRequest, from: PreparedRequest, c
       return lower !== 'host' && (trusted || !SENSITIVE.has(lower));
     }),
   );
-  return { url, options: requestTo(url, keep || method === 'GET' || method === 'HEAD' ? method : 'GET', headers, tls), body: keep ? from.body : undefined };
+  return { url, options: requestTo(url, keep || method === 'GET' || method === 'HEAD' ? method : 'GET', headers, tls, from.agents), body: keep ? from.body : undefined, agents: from.agents };
 }
 
 /**
@@ -133,6 +156,20 @@ function deadline(timeoutMs: number, expired: (starved: boolean) => void): NodeJ
 }
 
 /**
+ * The body as the output keeps it: its first `limit` bytes (the check's
+ * `outputMaxSize`, at most 4 KB), a character cut at the end left out. Consul's
+ * checks read the body into a ring buffer (armon/circbuf) and so keep its last
+ * bytes instead; Signpost keeps the first, as the catalog cuts every check's output
+ * (TTL updates included) the same way.
+ */
+function bodyText(chunks: Buffer[], size: number, limit: number): string {
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (size <= limit) return body.toString('utf8');
+  // Streaming, the decoder holds back a character cut at the end instead of making it U+FFFD.
+  return new TextDecoder().decode(body.subarray(0, limit), { stream: true });
+}
+
+/**
  * An HTTP check as Consul runs it: 2xx passing, 429 warning, anything else or no
  * answer within the timeout (the whole exchange, redirects included, as Go's
  * `http.Client.Timeout`) critical. Redirects are followed as Go's client follows them
@@ -146,6 +183,7 @@ function deadline(timeoutMs: number, expired: (starved: boolean) => void): NodeJ
 export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal, prepared = httpRequestOptions(def)): Promise<ProbeResult | undefined> {
   const target = def.http!;
   const method = def.method ?? 'GET';
+  const limit = checkOutputLimit(def);
   return new Promise((resolve) => {
     if (typeof prepared === 'string') {
       resolve({ status: 'critical', output: prepared });
@@ -179,11 +217,11 @@ export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: Abort
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
-          if (size < MAX_OUTPUT) chunks.push(chunk);
+          if (size < limit) chunks.push(chunk);
           size += chunk.length;
         });
         res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8').slice(0, MAX_OUTPUT);
+          const body = bodyText(chunks, size, limit);
           const status: HealthStatus = code >= 200 && code < 300 ? 'passing' : code === 429 ? 'warning' : 'critical';
           settle({ status, output: `HTTP ${method} ${target}: ${code} ${res.statusMessage ?? ''} Output: ${body}`.slice(0, MAX_OUTPUT) });
         });

@@ -32,6 +32,7 @@ const CheckDef = Type.Object(
     timeout: Type.Optional(Duration),
     success_before_passing: Type.Optional(Type.Integer({ minimum: 0 })),
     failures_before_critical: Type.Optional(Type.Integer({ minimum: 0 })),
+    failures_before_warning: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -199,6 +200,7 @@ export function registration(p: Placement): InstanceInput | undefined {
       ...(c.timeout ? { timeout: c.timeout } : {}),
       ...(c.success_before_passing !== undefined ? { successBeforePassing: c.success_before_passing } : {}),
       ...(c.failures_before_critical !== undefined ? { failuresBeforeCritical: c.failures_before_critical } : {}),
+      ...(c.failures_before_warning !== undefined ? { failuresBeforeWarning: c.failures_before_warning } : {}),
     };
     checks.push(
       c.type === 'http'

@@ -42,6 +42,8 @@ const CheckDef = Type.Object(
     status: Type.Optional(HealthStatusSchema),
     success_before_passing: Type.Optional(Type.Integer({ minimum: 0 })),
     failures_before_critical: Type.Optional(Type.Integer({ minimum: 0 })),
+    failures_before_warning: Type.Optional(Type.Integer({ minimum: 0 })),
+    output_max_size: Type.Optional(Type.Integer({ minimum: 1 })),
     deregister_critical_service_after: Type.Optional(DurationSchema),
   },
   { additionalProperties: false },
@@ -209,6 +211,8 @@ function mapCheck(c: CheckDefinitionInput, at: (string | number)[], issues: Issu
       timeout: c.timeout,
       successBeforePassing: c.success_before_passing,
       failuresBeforeCritical: c.failures_before_critical,
+      failuresBeforeWarning: c.failures_before_warning,
+      outputMaxSize: c.output_max_size,
       deregisterCriticalServiceAfter: c.deregister_critical_service_after,
     }),
   });
