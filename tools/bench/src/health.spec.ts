@@ -14,5 +14,7 @@ describe.skipIf(!hasProgram('nginx', 'nginx-light'))('bench: health scenario', (
     expect(Number.isFinite(byName.get('noise floor: DNS p99 of alternate halves, without / with checks'))).toBe(true);
     expect(byName.get('DNS queries unanswered, off / on')).toBeTypeOf('number');
     expect(result.parameters['windows']).toBe('2 × off/on');
+    // The probe process ran on core 0, apart from the agent's core 1, as the kernel says.
+    expect(result.parameters['probeCpusSeen']).toBe('0');
   }, 120_000);
 });

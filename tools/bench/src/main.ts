@@ -2,7 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { save, table, type ScenarioResult } from './report.js';
-import { childrenOf } from './scenarios/children.js';
+import { childrenOf, removeScratchSync } from './scenarios/children.js';
 import { dnsScenario } from './scenarios/dns.js';
 import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
@@ -40,9 +40,10 @@ if (!(scale > 0)) {
   process.stderr.write(`--scale must be a positive number, not ${JSON.stringify(values.scale)}\n`);
   process.exit(2);
 }
-// A scenario stops its servers and loads when it ends, but not when this process is told
-// to stop: `kill <pid>` of a run left its nginx, its yield loops and its agent running
-// (a Ctrl-C reaches them anyway, as the terminal signals the whole process group).
+// A scenario stops its servers and loads and removes its files when it ends, but not when
+// this process is told to stop: `kill <pid>` of a run left its nginx, its yield loops and
+// its agent running (a Ctrl-C reaches them anyway, as the terminal signals the whole
+// process group), and its directory in /tmp.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     for (const pid of childrenOf(process.pid)) {
@@ -52,6 +53,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
         // it ended meanwhile
       }
     }
+    removeScratchSync();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   });
 }

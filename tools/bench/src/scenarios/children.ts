@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, which } from '@signpost/testing';
@@ -118,4 +119,30 @@ export function childrenOf(pid: number): number[] {
     }
   }
   return out;
+}
+
+/** The scratch directories of the scenario running now. */
+const scratch = new Set<string>();
+
+/**
+ * A new directory under the system's temporary one for a scenario's files, removed by
+ * `remove()` when the scenario ends, or by `removeScratchSync()` when the bench is told to
+ * stop (its `process.exit` skips the scenario's `finally`, which left them behind).
+ */
+export async function scratchDir(scenario: string): Promise<{ readonly path: string; remove(): Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `signpost-bench-${scenario}-`));
+  scratch.add(path);
+  return {
+    path,
+    remove: async () => {
+      await rm(path, { recursive: true, force: true, maxRetries: 5 });
+      scratch.delete(path);
+    },
+  };
+}
+
+/** Removes every scratch directory still there: for a bench about to exit on a signal. */
+export function removeScratchSync(): void {
+  for (const path of scratch) rmSync(path, { recursive: true, force: true, maxRetries: 5 });
+  scratch.clear();
 }

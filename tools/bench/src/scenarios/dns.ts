@@ -1,8 +1,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { needPrograms, script, startChild, stopChildren, type Endpoint } from './children.js';
+import { needPrograms, scratchDir, script, startChild, stopChildren, type Endpoint } from './children.js';
 import { createSocket } from 'node:dgram';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as dnsPacket from 'dns-packet';
@@ -39,7 +38,8 @@ export async function dnsScenario(options: DnsScenarioOptions = {}): Promise<Sce
   needPrograms('dns', NEEDS);
   const seconds = Math.max(1, Math.round(10 * (options.scale ?? 1)));
   const background = Math.round(100_000 * Math.min(1, options.scale ?? 1));
-  const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-dns-'));
+  const scratch = await scratchDir('dns');
+  const dir = scratch.path;
   const metrics: Metric[] = [];
   const children: ChildProcess[] = [];
   try {
@@ -97,7 +97,7 @@ export async function dnsScenario(options: DnsScenarioOptions = {}): Promise<Sce
     return { scenario: 'dns', parameters: { seconds, background, samples, cores: 'dnsperf on 0, server on 1' }, metrics };
   } finally {
     await stopChildren(children);
-    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+    await scratch.remove();
   }
 }
 

@@ -9,6 +9,7 @@
 // SIGUSR1 starts a checker (a new probe process, every check handed to it, first runs
 // spread over their interval, as at start-up), SIGUSR2 stops it. Each switch is
 // acknowledged with a line `state on` / `state off`. The checker starts on.
+import { readFileSync } from 'node:fs';
 import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 import { createRegistry, silentLogger, type Plugin, type PluginContext } from '@signpost/core';
 import { healthChecker, type HealthChecker, type HealthCheckerOptions, type HealthStats } from '@signpost/health';
@@ -17,11 +18,11 @@ import { staticSource } from '@signpost/source-static';
 import { memoryStore } from '@signpost/store-memory';
 import { firstValueFrom, filter } from 'rxjs';
 
-const [file, expected] = process.argv.slice(2) as [string, string];
+const [file, expected, given] = process.argv.slice(2) as [string, string, string | undefined];
 const store = memoryStore();
 const dns = dnsSink({ listen: '127.0.0.1:0' });
-// SIGNPOST_BENCH_HEALTH: more of the checker's options, as JSON (to compare runners, say).
-const options: HealthCheckerOptions = { concurrency: 256, ...(JSON.parse(process.env['SIGNPOST_BENCH_HEALTH'] ?? '{}') as HealthCheckerOptions) };
+// The checker's options beyond these, as JSON: where its probes run, and SIGNPOST_BENCH_HEALTH's.
+const options: HealthCheckerOptions = { concurrency: 256, ...(JSON.parse(given ?? '{}') as HealthCheckerOptions) };
 
 /**
  * The registry's plugin named `health`: it keeps the context the registry gave it and
@@ -83,6 +84,15 @@ new PerformanceObserver((list) => {
     majorGcMs.push(Math.round(e.duration * 10) / 10);
   }
 }).observe({ entryTypes: ['gc'] });
+/** The CPUs the probe process may run on, as the kernel has it (null while none runs): the layout measured, not the one asked for. */
+const probeCpus = (): string | null => {
+  const pid = checker?.stats().probePid;
+  try {
+    return pid === undefined ? null : (/^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null);
+  } catch {
+    return null;
+  }
+};
 let cpu = process.cpuUsage();
 let last = totals();
 setInterval(() => {
@@ -95,7 +105,7 @@ setInterval(() => {
   switched = false;
   // boosts: times so far the checker found its probes starved and moved them to a higher priority.
   process.stdout.write(
-    `${JSON.stringify({ cpuMs, checking, runs: now.runs - last.runs, writes: now.writes - last.writes, loopP99Ms: delay.percentile(99) / 1e6, loopMaxMs: delay.max / 1e6, majorGcs, majorGcMs, boosts: now.boosts })}\n`,
+    `${JSON.stringify({ cpuMs, checking, runs: now.runs - last.runs, writes: now.writes - last.writes, loopP99Ms: delay.percentile(99) / 1e6, loopMaxMs: delay.max / 1e6, majorGcs, majorGcMs, boosts: now.boosts, probeCpus: probeCpus() })}\n`,
   );
   majorGcs = 0;
   majorGcMs = [];

@@ -1,13 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import * as dnsPacket from 'dns-packet';
 import { percentile, type Metric, type ScenarioResult } from '../report.js';
-import { needPrograms, script, startChild, startNginx, stopChildren } from './children.js';
+import { needPrograms, scratchDir, script, startChild, startNginx, stopChildren } from './children.js';
 
 export interface HealthScenarioOptions {
   /** 1 = 10,000 checks at a 10 s interval, 12 pairs of 7 s windows. */
@@ -41,6 +40,16 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
   // the probe busy without sleeping for reasons not found. Three cores or more would
   // keep the bench's work apart from an agent free on the rest.
   const agentCpus = process.env['SIGNPOST_BENCH_AGENT_CPUS'] ?? '1';
+  // Where the checker's probe process runs: on core 0 by default (its `cpus` option), away
+  // from the core that answers DNS, as the health README advises where DNS latency
+  // matters; `agent` leaves it where the agent runs, the checker's own default (a child
+  // process inherits its parent's CPUs), so that with the agent on core 1 the probes share
+  // the DNS thread's core. On one shared core the aim cannot be met at 1,000 checks a
+  // second: at ~150–190 µs of CPU a check the probes hold that core 15–19 % of the time,
+  // so far more than 1 % of queries arrive while they run or just after, and each of those
+  // pays for the switch and the caches the probes filled (health README, Metrics).
+  const probeCpus = process.env['SIGNPOST_BENCH_PROBE_CPUS'] ?? '0';
+  const checker = { ...(probeCpus === 'agent' ? {} : { cpus: probeCpus }), ...(JSON.parse(process.env['SIGNPOST_BENCH_HEALTH'] ?? '{}') as Record<string, unknown>) };
   needPrograms('health', [['nginx', 'nginx-light'], ['taskset', 'util-linux'], ['chrt', 'util-linux'], ...(awake ? [['python3', 'python3-minimal (or SIGNPOST_BENCH_AWAKE=0)'] as const] : [])]);
   const scale = options.scale ?? 1;
   const checks = Math.max(100, Math.round(10_000 * scale));
@@ -49,7 +58,8 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
   const windowS = Math.max(2, Math.round(7 * scale));
   // After a switch: the probe process started and its first runs under way, or ended.
   const gapS = scale < 1 ? 1 : 3;
-  const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-health-'));
+  const scratch = await scratchDir('health');
+  const dir = scratch.path;
   const children: ChildProcess[] = [];
   const metrics: Metric[] = [];
   let probeClass = 'SCHED_OTHER';
@@ -80,7 +90,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     ];
     await writeFile(file, JSON.stringify({ services }));
 
-    const agent = await startChild(children, ['taskset', '-c', agentCpus, process.execPath, ...(process.env['SIGNPOST_BENCH_AGENT_FLAGS']?.split(' ').filter(Boolean) ?? []), script('health-agent-child'), file, String(services.length)], 120_000);
+    const agent = await startChild(children, ['taskset', '-c', agentCpus, process.execPath, ...(process.env['SIGNPOST_BENCH_AGENT_FLAGS']?.split(' ').filter(Boolean) ?? []), script('health-agent-child'), file, String(services.length), JSON.stringify(checker)], 120_000);
     const reports: AgentReport[] = [];
     let acknowledged: (() => void) | undefined;
     // By line: a chunk of a pipe may end inside one.
@@ -206,9 +216,12 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
         dnsRate: `${RATE} q/s`,
         probe: probeClass,
         agentCpus,
+        probeCpus: probeCpus === 'agent' ? "the agent's (SIGNPOST_BENCH_PROBE_CPUS=agent)" : probeCpus,
+        // As the kernel had it while the checker ran, every one seen (one, unless a layout failed to apply).
+        probeCpusSeen: [...new Set(reports.flatMap((r) => (r.probeCpus === null ? [] : [r.probeCpus])))].join(' ') || 'none',
         awake: awake ? 'both cores kept from idling' : 'no (SIGNPOST_BENCH_AWAKE=0)',
-        // The checker's options beyond the defaults (SIGNPOST_BENCH_HEALTH, read by the agent child).
-        ...(process.env['SIGNPOST_BENCH_HEALTH'] ? { health: process.env['SIGNPOST_BENCH_HEALTH'] } : {}),
+        // The checker's options beyond the defaults: its cpus, and SIGNPOST_BENCH_HEALTH's.
+        health: JSON.stringify(checker),
       },
       metrics,
     };
@@ -216,7 +229,7 @@ export async function healthScenario(options: HealthScenarioOptions = {}): Promi
     dnsProbe?.stop();
     if (probeClass.startsWith('SCHED_FIFO')) execFileSync('chrt', ['--other', '--pid', '0', String(process.pid)], { stdio: 'ignore' });
     await stopChildren(children);
-    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+    await scratch.remove();
   }
 }
 
@@ -284,6 +297,8 @@ interface AgentReport {
   readonly majorGcs: number;
   readonly majorGcMs: readonly number[];
   readonly boosts: number;
+  /** The probe process's CPUs (`Cpus_allowed_list`), null while the checker is off. */
+  readonly probeCpus: string | null;
 }
 
 /**

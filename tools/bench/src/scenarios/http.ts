@@ -1,11 +1,10 @@
 import { execFile, type ChildProcess } from 'node:child_process';
 import { request, Agent } from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { percentile, type Metric, type ScenarioResult } from '../report.js';
-import { needPrograms, script, startChild, stopChildren } from './children.js';
+import { needPrograms, scratchDir, script, startChild, stopChildren } from './children.js';
 
 export interface HttpScenarioOptions {
   /** 1 = 10 s per wrk run, 10,000 watchers on 1,000 services. */
@@ -24,7 +23,8 @@ export async function httpScenario(options: HttpScenarioOptions = {}): Promise<S
   const seconds = Math.max(1, Math.round(10 * scale));
   const services = Math.max(10, Math.round(1000 * scale));
   const watchers = services * 10;
-  const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-http-'));
+  const scratch = await scratchDir('http');
+  const dir = scratch.path;
   const children: ChildProcess[] = [];
   const metrics: Metric[] = [];
   try {
@@ -77,7 +77,7 @@ export async function httpScenario(options: HttpScenarioOptions = {}): Promise<S
     return { scenario: 'http', parameters: { seconds, services, watchers, cores: 'wrk on 0, server on 1' }, metrics };
   } finally {
     await stopChildren(children);
-    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+    await scratch.remove();
   }
 }
 

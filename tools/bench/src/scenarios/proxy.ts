@@ -1,10 +1,9 @@
 import { execFile, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Metric, ScenarioResult } from '../report.js';
-import { needPrograms, script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
+import { needPrograms, scratchDir, script, startChild, startNginx, stopChildren, type Endpoint } from './children.js';
 
 export interface ProxyScenarioOptions {
   /** 1 = 10 s per wrk run. */
@@ -19,7 +18,8 @@ export interface ProxyScenarioOptions {
 export async function proxyScenario(options: ProxyScenarioOptions = {}): Promise<ScenarioResult> {
   needPrograms('proxy', [['wrk', 'wrk'], ['nginx', 'nginx-light'], ['taskset', 'util-linux']]);
   const seconds = Math.max(1, Math.round(10 * (options.scale ?? 1)));
-  const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-proxy-'));
+  const scratch = await scratchDir('proxy');
+  const dir = scratch.path;
   const children: ChildProcess[] = [];
   const metrics: Metric[] = [];
   try {
@@ -57,7 +57,7 @@ export async function proxyScenario(options: ProxyScenarioOptions = {}): Promise
     return { scenario: 'proxy', parameters: { seconds, connections: 32, cores: 'wrk on 0, servers on 1' }, metrics };
   } finally {
     await stopChildren(children);
-    await rm(dir, { recursive: true, force: true, maxRetries: 5 });
+    await scratch.remove();
   }
 }
 

@@ -1,5 +1,4 @@
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +6,7 @@ import { promisify } from 'node:util';
 import { createRegistry, normalizeInstance, silentLogger, type InstanceSpec, type StoreEntry } from '@signpost/core';
 import { memoryStore } from '@signpost/store-memory';
 import { percentile, type Metric, type ScenarioResult } from '../report.js';
+import { scratchDir } from './children.js';
 
 export interface StoreScenarioOptions {
   /** 1 = the issue's sizes (100,000 instances, 5,000 services); smaller for a smoke run. */
@@ -27,7 +27,8 @@ export async function storeScenario(options: StoreScenarioOptions = {}): Promise
   const metrics: Metric[] = [];
 
   // --- load from a static file ------------------------------------------------
-  const dir = await mkdtemp(join(tmpdir(), 'signpost-bench-'));
+  const scratch = await scratchDir('store');
+  const dir = scratch.path;
   const file = join(dir, 'services.json');
   const nodeList = Array.from({ length: nodes }, (_, n) => ({ name: `node-${n}`, address: `10.${(n >> 8) & 255}.${n & 255}.1` }));
   const serviceList = Array.from({ length: instances }, (_, n) => ({
@@ -45,7 +46,7 @@ export async function storeScenario(options: StoreScenarioOptions = {}): Promise
   metrics.push({ name: 'agent RSS with the catalog loaded', value: child.rss / 2 ** 20, unit: 'MiB', aim: '< 300' });
   metrics.push({ name: 'agent RSS before loading', value: child.rssBefore / 2 ** 20, unit: 'MiB' });
   metrics.push({ name: 'JS heap used with the catalog loaded', value: child.heapUsed / 2 ** 20, unit: 'MiB' });
-  await rm(dir, { recursive: true, force: true });
+  await scratch.remove();
 
   // --- raw store throughput -----------------------------------------------------
   const bench = memoryStore();
