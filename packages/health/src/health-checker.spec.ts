@@ -153,16 +153,22 @@ describe('health checker', () => {
     await eventually(() => statusOf(r, 't1').status === 'critical');
   });
 
-  it('applies successBeforePassing from the check definition', async () => {
+  /** A flaky server closed after the test, and how many requests it has had. */
+  const countedServer = async (): Promise<{ srv: Awaited<ReturnType<typeof flakyServer>>; requests: () => number }> => {
     const srv = await flakyServer();
     cleanups.push(srv.close);
     let requests = 0;
     srv.server.on('request', () => requests++);
+    return { srv, requests: () => requests };
+  };
+
+  it('applies successBeforePassing from the check definition', async () => {
+    const { srv, requests } = await countedServer();
     const r = await start();
     // The requests the server had seen when the check first turned passing.
     let atPassing = 0;
     const sub = r.store.watch().subscribe(() => {
-      if (!atPassing && r.store.instance({ node: 'n1', id: 'w1' })?.checks[0]?.status === 'passing') atPassing = requests;
+      if (!atPassing && r.store.instance({ node: 'n1', id: 'w1' })?.checks[0]?.status === 'passing') atPassing = requests();
     });
     await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '40ms', successBeforePassing: 3 })]);
     await eventually(() => statusOf(r, 'w1').status === 'passing');
@@ -171,20 +177,17 @@ describe('health checker', () => {
   });
 
   it('turns warning after failuresBeforeWarning failures and critical after failuresBeforeCritical', async () => {
-    const srv = await flakyServer();
-    cleanups.push(srv.close);
-    let requests = 0;
-    srv.server.on('request', () => requests++);
+    const { srv, requests } = await countedServer();
     const r = await start();
     await r.store.apply([withCheck('w1', 'http', { http: srv.url, interval: '40ms', failuresBeforeWarning: 1, failuresBeforeCritical: 4 })]);
     await eventually(() => statusOf(r, 'w1').status === 'passing');
     // The statuses the catalog went through after the server started failing, and the requests it had seen by each.
-    const seen: Array<[string, number]> = [['passing', requests]];
+    const seen: Array<[string, number]> = [['passing', requests()]];
     const sub = r.store.watch().subscribe(() => {
       const now = r.store.instance({ node: 'n1', id: 'w1' })?.checks[0]?.status;
-      if (now && now !== seen.at(-1)?.[0]) seen.push([now, requests]);
+      if (now && now !== seen.at(-1)?.[0]) seen.push([now, requests()]);
     });
-    const failingFrom = requests;
+    const failingFrom = requests();
     srv.set(500);
     await eventually(() => statusOf(r, 'w1').status === 'critical');
     sub.unsubscribe();
