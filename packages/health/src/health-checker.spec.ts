@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -383,6 +383,31 @@ describe('health checker', () => {
     expect(cpusOf('/proc/self/status')).toBe(before);
     srv.set(500);
     await eventually(() => statusOf(r, 'c1').status === 'critical');
+  });
+
+  it.skipIf(process.platform !== 'linux' || !hasProgram('taskset', 'util-linux'))('warns when the agent is pinned and cpus leaves the probes on its CPUs, and runs them there', async () => {
+    const cpusOf = (status: string): string => /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(status, 'utf8'))![1]!;
+    const before = cpusOf('/proc/self/status');
+    // This test process pinned to its last CPU, as systemd's CPUAffinity= pins an agent
+    // (availableParallelism() follows the pinning: counted before).
+    const cores = availableParallelism();
+    const last = String(cores - 1);
+    execFileSync('taskset', ['-p', '-c', last, String(process.pid)], { stdio: 'ignore' });
+    try {
+      const r = await start();
+      const warned = r.logger.lines.filter((l) => l.level === 'warn' && l.msg.includes('inherits that'));
+      if (cores > 1) expect(warned.map((l) => l.msg)).toEqual([expect.stringMatching(new RegExp(`^the agent runs on CPU ${last} only .* set cpus to CPUs the agent does not use`))]);
+      else expect(warned).toEqual([]);
+      await r.store.apply([withCheck('c1', 'tcp', { tcp: '127.0.0.1:9', interval: '50ms' })]);
+      await eventually(() => health.stats().probePid !== undefined);
+      expect(cpusOf(`/proc/${health.stats().probePid}/status`)).toBe(last);
+    } finally {
+      execFileSync('taskset', ['-p', '-c', before, String(process.pid)], { stdio: 'ignore' });
+    }
+    // With cpus given there is nothing to warn about.
+    const quiet = await runPlugins([healthChecker({ cpus: '0', priority: 0 })], { node: 'n2' });
+    expect(quiet.logger.lines.filter((l) => l.msg.includes('inherits that'))).toEqual([]);
+    await quiet.stop();
   });
 
   it.skipIf(process.platform !== 'linux')('refuses to start on a CPU the machine does not have, naming it', async () => {

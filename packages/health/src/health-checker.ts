@@ -20,7 +20,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadCheckTls, resolveCheckTls, type CheckTlsFiles, type ProbeTls } from './check-tls.js';
 import { inlineExecutor, peerExecutor, processPeer, workerPeer, type Executor, type Report, type StarvationWatch } from './executor.js';
-import { formatCpus, onlineCpus, launchProbeProcess, parseCpuList, type ProbePriority } from './launcher.js';
+import { formatCpus, onlineCpus, launchProbeProcess, ownCpus, parseCpuList, sharedCpusWarning, type ProbePriority } from './launcher.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -359,6 +359,10 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
     // A thread cannot be given SCHED_IDLE alone here (V8's GC helpers for its heap are the
     // process's), and measured so it did worse than nice 5: the lowest niceness then.
     return peerExecutor((p) => workerPeer(script, concurrency, p === 'idle' ? 19 : p, tlsFiles), priority, watch, logger, report);
+  }
+  if (opts.cpus === undefined) {
+    const shared = sharedCpusWarning(ownCpus(), onlineCpus());
+    if (shared) logger.warn({ cpus: formatCpus(ownCpus() ?? []) }, shared);
   }
   const command = [process.execPath, ...PROBE_NODE_FLAGS, fileURLToPath(script), String(concurrency), JSON.stringify(tlsFiles)];
   const host = { platform: process.platform, find: (p: string) => which(p) };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onlineCpus, formatCpus, launchProbeProcess, parseCpuList, type Launch, type ProbePriority } from './launcher.js';
+import { onlineCpus, formatCpus, launchProbeProcess, ownCpus, parseCpuList, sharedCpusWarning, type Launch, type ProbePriority } from './launcher.js';
 
 describe('launchProbeProcess', () => {
   const host = (platform: NodeJS.Platform, ...programs: string[]) => ({ platform, find: (p: string) => (programs.includes(p) ? `/usr/bin/${p}` : undefined) });
@@ -73,5 +73,30 @@ describe('CPU lists', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads the CPUs this process may use from Linux', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'signpost-cpus-'));
+    try {
+      writeFileSync(join(dir, 'status'), 'Name:\tnode\nCpus_allowed:\t2\nCpus_allowed_list:\t1\nMems_allowed:\t1\n');
+      expect(ownCpus(join(dir, 'status'))).toEqual([1]);
+      expect(ownCpus(join(dir, 'missing'))).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each<[number[] | undefined, number[] | undefined, RegExp | undefined]>([
+    // Pinned to one core of two: the probes would share it.
+    [[1], [0, 1], /^the agent runs on CPU 1 only \(online: 0-1\) .* set cpus to CPUs the agent does not use, such as "0"$/],
+    [[0, 1], [0, 1, 2, 3], /CPU 0-1 only \(online: 0-3\).*such as "2-3"$/],
+    // Free on every CPU, or nothing known: nothing to say.
+    [[0, 1], [0, 1], undefined],
+    [undefined, [0, 1], undefined],
+    [[0], undefined, undefined],
+  ])('an agent on %j of %j: %s', (own, online, warning) => {
+    const said = sharedCpusWarning(own, online);
+    if (warning) expect(said).toMatch(warning);
+    else expect(said).toBeUndefined();
   });
 });

@@ -101,3 +101,26 @@ export function formatCpus(cpus: readonly number[]): string {
   }
   return parts.join(',');
 }
+
+/** The CPUs this process may run on (Linux's `Cpus_allowed_list` in `/proc/self/status`); undefined elsewhere. */
+export function ownCpus(file = '/proc/self/status'): number[] | undefined {
+  try {
+    const list = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(file, 'utf8'))?.[1];
+    return list === undefined ? undefined : parseCpuList(list);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What to tell an operator who pinned the agent and left `cpus` unset: the probe process
+ * inherits the agent's CPUs, so the probes share the cores that answer DNS, which is the
+ * one layout where checks cost DNS p99 most (README, Metrics). Nothing when the agent may
+ * run everywhere (the kernel then places the probes) or nothing is known.
+ */
+export function sharedCpusWarning(own: readonly number[] | undefined, online: readonly number[] | undefined): string | undefined {
+  if (!own || !online) return undefined;
+  const others = online.filter((n) => !own.includes(n));
+  if (others.length === 0) return undefined;
+  return `the agent runs on CPU ${formatCpus(own)} only (online: ${formatCpus(online)}) and its probe process inherits that, so the probes share the CPUs that answer DNS and add to its latency; set cpus to CPUs the agent does not use, such as "${formatCpus(others)}"`;
+}
