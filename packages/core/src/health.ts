@@ -35,7 +35,7 @@ export function checkOutputLimit(definition: { readonly outputMaxSize?: number }
 
 /** `text` cut to its first `maxBytes` bytes of UTF-8, never inside a character. */
 export function firstBytes(text: string, maxBytes: number): string {
-  // No more than maxBytes / 3 UTF-16 units cannot be longer than that in UTF-8.
+  // A string of at most maxBytes / 3 UTF-16 units is at most maxBytes long in UTF-8.
   if (text.length * 3 <= maxBytes || Buffer.byteLength(text) <= maxBytes) return text;
   // Streaming, the decoder holds back a character cut at the end instead of making it U+FFFD.
   return new TextDecoder().decode(Buffer.from(text).subarray(0, maxBytes), { stream: true });

@@ -37,6 +37,8 @@ export const CheckDefinitionSchema = Type.Object(
     /** HTTP checks follow redirects (as Consul's, through Go's client) unless this is true. */
     disableRedirects: Type.Optional(Type.Boolean()),
     tcp: Type.Optional(Type.String({ minLength: 1 })),
+    /** A TCP check that also completes a TLS handshake, held to `tlsSkipVerify` and `tlsServerName` as HTTPS checks are (Consul 1.17's TCPUseTLS). */
+    tcpUseTls: Type.Optional(Type.Boolean()),
     ttl: Type.Optional(DurationSchema),
     interval: Type.Optional(DurationSchema),
     timeout: Type.Optional(DurationSchema),

@@ -35,7 +35,7 @@ export type PrepareProbe = (spec: ProbeSpec) => (signal: AbortSignal) => Promise
 export function networkProbes(tls?: ProbeTls): PrepareProbe {
   const agents = probeAgents(tls);
   return (spec) => {
-    if (spec.type === 'tcp') return (signal) => tcpProbe(spec.definition, spec.timeoutMs, signal);
+    if (spec.type === 'tcp') return (signal) => tcpProbe(spec.definition, spec.timeoutMs, signal, agents);
     const prepared = httpRequestOptions(spec.definition, agents);
     return (signal) => httpProbe(spec.definition, spec.timeoutMs, signal, prepared);
   };

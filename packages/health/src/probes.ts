@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type RequestOptions } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { connect } from 'node:net';
+import { connect, isIP } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { CHECK_OUTPUT_MAX, checkOutputLimit, type CheckDefinition, type HealthStatus } from '@signpost/core';
 import type { ProbeTls } from './check-tls.js';
 
@@ -12,11 +13,13 @@ export interface ProbeResult {
 /** The catalog keeps the first 4 KB of a check's output. */
 export const MAX_OUTPUT = CHECK_OUTPUT_MAX;
 
-/** The agents the probes' requests go through: plain HTTP, HTTPS, and HTTPS for `tlsSkipVerify`. */
+/** The agents the probes' requests go through: plain HTTP, HTTPS, and HTTPS for `tlsSkipVerify`; and the TLS of `tcpUseTls` checks. */
 export interface ProbeAgents {
   readonly http: HttpAgent;
   readonly https: HttpsAgent;
   readonly insecure: HttpsAgent;
+  /** The CA and client certificate of `tls`, parsed once: TCP+TLS checks connect with it. */
+  readonly secureContext: SecureContext;
 }
 
 /**
@@ -35,6 +38,8 @@ export function probeAgents(tls: ProbeTls = {}): ProbeAgents {
     http: new HttpAgent(base),
     https: new HttpsAgent({ ...base, ...client, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) }),
     insecure: new HttpsAgent({ ...base, ...client, rejectUnauthorized: false }),
+    // Without a CA of its own, Node's bundled roots, as the HTTPS agent has.
+    secureContext: createSecureContext({ ...client, ...(tls.ca !== undefined ? { ca: tls.ca } : {}) }),
   };
 }
 
@@ -242,12 +247,18 @@ export function httpProbe(def: CheckDefinition, timeoutMs: number, signal: Abort
   });
 }
 
-/** A TCP check: passing when a connection opens within the timeout (`undefined` as for `httpProbe`). */
-export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal): Promise<ProbeResult | undefined> {
+/**
+ * A TCP check: passing when a connection opens within the timeout (`undefined` as for
+ * `httpProbe`). With `tcpUseTls` (Consul's TCPUseTLS) the TLS handshake must complete
+ * too, the certificate held to `tlsServerName` (or the host) and `agents`' CA unless
+ * `tlsSkipVerify`, and the output says `TCP+TLS`, as Consul's.
+ */
+export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortSignal, agents: ProbeAgents = defaultAgents): Promise<ProbeResult | undefined> {
   const target = def.tcp!;
   const cut = target.lastIndexOf(':');
   const host = target.slice(0, cut).replace(/^\[(.*)\]$/, '$1');
   const port = Number(target.slice(cut + 1));
+  const kind = def.tcpUseTls ? 'TCP+TLS' : 'TCP';
   return new Promise((resolve) => {
     if (cut < 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
       resolve({ status: 'critical', output: `invalid TCP address ${JSON.stringify(target)}` });
@@ -258,7 +269,10 @@ export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortS
       resolve(aborted);
       return;
     }
-    const socket = connect({ host, port });
+    const servername = def.tlsServerName ?? (isIP(host) ? undefined : host);
+    const socket = def.tcpUseTls
+      ? tlsConnect({ host, port, secureContext: agents.secureContext, rejectUnauthorized: !def.tlsSkipVerify, ...(servername ? { servername } : {}) })
+      : connect({ host, port });
     const done = (result: ProbeResult | undefined): void => {
       clearTimeout(timer);
       unlisten();
@@ -267,7 +281,7 @@ export function tcpProbe(def: CheckDefinition, timeoutMs: number, signal: AbortS
     };
     const unlisten = onAbort(signal, () => done(aborted));
     const timer = deadline(timeoutMs, (starved) => done(starved ? undefined : { status: 'critical', output: `dial tcp ${target}: i/o timeout` }));
-    socket.once('connect', () => done({ status: 'passing', output: `TCP connect ${target}: Success` }));
-    socket.once('error', (err) => done({ status: 'critical', output: `dial tcp ${target}: ${err.message}` }));
+    socket.once(def.tcpUseTls ? 'secureConnect' : 'connect', () => done({ status: 'passing', output: `${kind} connect ${target}: Success` }));
+    socket.once('error', (err) => done({ status: 'critical', output: `${def.tcpUseTls ? `${kind} connect` : 'dial tcp'} ${target}: ${err.message}` }));
   });
 }

@@ -156,6 +156,7 @@ export function decodeCheck(f: Fields): DecodedCheck {
     disableRedirects: f.boolean('DisableRedirects'),
     tlsServerName: f.string('TLSServerName') || undefined,
     tcp,
+    tcpUseTls: f.boolean('TCPUseTLS'),
     ttl,
     interval,
     timeout: f.duration('Timeout'),

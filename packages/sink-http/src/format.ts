@@ -128,6 +128,7 @@ function checkDefinition(c: Check): Record<string, unknown> {
     ...(d.disableRedirects !== undefined ? { DisableRedirects: d.disableRedirects } : {}),
     ...(d.tlsServerName !== undefined ? { TLSServerName: d.tlsServerName } : {}),
     ...(d.tcp !== undefined ? { TCP: d.tcp } : {}),
+    ...(d.tcpUseTls !== undefined ? { TCPUseTLS: d.tcpUseTls } : {}),
     Interval: d.interval ?? '0s',
     Timeout: d.timeout ?? '0s',
     DeregisterCriticalServiceAfter: d.deregisterCriticalServiceAfter ?? '0s',

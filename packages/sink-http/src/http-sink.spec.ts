@@ -348,6 +348,13 @@ describe('http sink', () => {
     expect(await untilCritical('service:chatty-1')).toMatchObject({ Output: 'TTL expired (last output before timeout follows): queue de ... (captured 8 of 16 bytes)' });
   });
 
+  it('keeps TCPUseTLS on a TCP check, and shows it in the Definition', async () => {
+    await put('/v1/agent/service/register', { Name: 'tlsed', ID: 'tlsed-1', Port: 1, Check: { TCP: '127.0.0.1:1', Interval: '10s', TCPUseTLS: true, TLSServerName: 'db.internal' } });
+    expect(run.store.instance({ node: 'agent-1', id: 'tlsed-1' })!.checks[0]!.definition).toMatchObject({ tcp: '127.0.0.1:1', tcpUseTls: true, tlsServerName: 'db.internal' });
+    const [check] = (await get('/v1/health/checks/tlsed')).json() as Array<{ Definition: Record<string, unknown> }>;
+    expect(check!.Definition).toMatchObject({ TCP: '127.0.0.1:1', TCPUseTLS: true, TLSServerName: 'db.internal' });
+  });
+
   it('keeps FailuresBeforeWarning and OutputMaxSize in the check definition, and refuses bad ones by name', async () => {
     await put('/v1/agent/service/register', { Name: 'thresholds', ID: 'thresholds-1', Port: 1, Check: { HTTP: 'http://127.0.0.1:1/', Interval: '10s', FailuresBeforeWarning: 2, FailuresBeforeCritical: 4, OutputMaxSize: 512 } });
     expect(run.store.instance({ node: 'agent-1', id: 'thresholds-1' })!.checks[0]!.definition).toMatchObject({ failuresBeforeWarning: 2, failuresBeforeCritical: 4, outputMaxSize: 512 });

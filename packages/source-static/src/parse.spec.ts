@@ -65,14 +65,14 @@ describe('parseServicesFile', () => {
   - name: api
     checks:
       - { id: ttl, ttl: 30s, status: passing, notes: "set by app" }
-      - { tcp: "127.0.0.1:9", interval: 5s, timeout: 1s, failures_before_critical: 3, failures_before_warning: 1, success_before_passing: 2, deregister_critical_service_after: 1m }
+      - { tcp: "127.0.0.1:9", tcp_use_tls: true, interval: 5s, timeout: 1s, failures_before_critical: 3, failures_before_warning: 1, success_before_passing: 2, deregister_critical_service_after: 1m }
       - { http: "https://x/health", method: POST, header: { X-A: [b] }, body: "{}", tls_skip_verify: true, tls_server_name: api.internal, disable_redirects: true, output_max_size: 512, interval: 10s }
 `,
       '/s.yml',
     );
     expect(i!.checks).toEqual([
       { id: 'ttl', type: 'ttl', status: 'passing', notes: 'set by app', definition: { ttl: '30s' } },
-      { type: 'tcp', definition: { tcp: '127.0.0.1:9', interval: '5s', timeout: '1s', failuresBeforeCritical: 3, failuresBeforeWarning: 1, successBeforePassing: 2, deregisterCriticalServiceAfter: '1m' } },
+      { type: 'tcp', definition: { tcp: '127.0.0.1:9', tcpUseTls: true, interval: '5s', timeout: '1s', failuresBeforeCritical: 3, failuresBeforeWarning: 1, successBeforePassing: 2, deregisterCriticalServiceAfter: '1m' } },
       { type: 'http', definition: { http: 'https://x/health', method: 'POST', header: { 'X-A': ['b'] }, body: '{}', tlsSkipVerify: true, tlsServerName: 'api.internal', disableRedirects: true, outputMaxSize: 512, interval: '10s' } },
     ]);
   });
