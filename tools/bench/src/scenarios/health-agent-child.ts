@@ -84,11 +84,18 @@ new PerformanceObserver((list) => {
     majorGcMs.push(Math.round(e.duration * 10) / 10);
   }
 }).observe({ entryTypes: ['gc'] });
-/** The CPUs the probe process may run on, as the kernel has it (null while none runs): the layout measured, not the one asked for. */
+/**
+ * The CPUs the probe process may run on, as the kernel has it (null while none runs): the
+ * layout measured, not the one asked for. Only once the pid runs the probe script: before
+ * that it is `taskset` or `chrt`, which start with the agent's CPUs and change them just
+ * before they exec (one run read "0 1" for that).
+ */
 const probeCpus = (): string | null => {
   const pid = checker?.stats().probePid;
+  if (pid === undefined) return null;
   try {
-    return pid === undefined ? null : (/^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null);
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').some((arg) => arg.endsWith('probe-process.js'))) return null;
+    return /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? null;
   } catch {
     return null;
   }
