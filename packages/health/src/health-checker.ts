@@ -361,8 +361,9 @@ function makeExecutor(opts: HealthCheckerOptions, concurrency: number, logger: L
     return peerExecutor((p) => workerPeer(script, concurrency, p === 'idle' ? 19 : p, tlsFiles), priority, watch, logger, report);
   }
   if (opts.cpus === undefined) {
-    const shared = sharedCpusWarning(ownCpus(), onlineCpus());
-    if (shared) logger.warn({ cpus: formatCpus(ownCpus() ?? []) }, shared);
+    const own = ownCpus();
+    const shared = sharedCpusWarning(own, onlineCpus());
+    if (shared) logger.warn({ cpus: formatCpus(own ?? []) }, shared);
   }
   const command = [process.execPath, ...PROBE_NODE_FLAGS, fileURLToPath(script), String(concurrency), JSON.stringify(tlsFiles)];
   const host = { platform: process.platform, find: (p: string) => which(p) };

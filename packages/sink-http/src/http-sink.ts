@@ -83,6 +83,8 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
         ctx.logger.info({ service: i.service, id: i.id, node: i.node }, 'deregistering a service critical for longer than its deregisterCriticalServiceAfter');
         const removed = i.node === ctx.node ? state.deleteAgentService(i.id) : state.deleteCatalogService(i.node, i.id);
         if (!removed) return;
+        // Its TTL checks go with it: a deadline left armed would expire a check no longer there.
+        if (i.node === ctx.node) for (const c of i.checks) ttl?.disarm(c.id);
         await ctx.publish([{ type: 'remove', ref: { node: i.node, id: i.id } }]);
         await state.save();
       });
@@ -100,7 +102,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
       app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
       ttl = new TtlTimers(ctx);
       // Registered before a restart, their deadlines run again from now, as Consul's agent restarts its checks.
-      for (const c of state.agentChecks()) if (c.type === 'ttl' && c.definition.ttl && c.id) ttl.arm(c.id, parseDuration(c.definition.ttl));
+      ttl.armChecks(state.agentChecks());
       build(app, ctx, state, w, opts, ttl);
       const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8500');
       await app.listen({ host, port });
@@ -381,14 +383,6 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     state.setCatalogService(node, id, registration);
     await persist();
   };
-  /** Checks just (re-)registered: a TTL check's deadline starts now, as a new `CheckTTL` in Consul; one no longer TTL has none. */
-  const armRegistered = (checks: readonly CheckInput[]): void => {
-    for (const c of checks) {
-      if (!c.id) continue;
-      if (c.type === 'ttl' && c.definition.ttl) ttl.arm(c.id, parseDuration(c.definition.ttl));
-      else ttl.disarm(c.id);
-    }
-  };
   const withIds = (serviceId: string, checks: readonly CheckInput[]): CheckInput[] =>
     checks.map((c, n) => (c.id ? c : { ...c, id: defaultCheckId(serviceId, checks.length > 1 ? n + 1 : 0) }));
 
@@ -402,7 +396,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const registration: Registration = { instance: { ...instance, id, node: ctx.node }, checks: [...kept, ...fresh] };
     await saveAgentService(id, registration);
     for (const c of before) if (c.id && !registration.checks.some((r) => r.id === c.id)) ttl.disarm(c.id);
-    armRegistered(fresh);
+    ttl.armChecks(fresh);
     return reply.code(200).send('');
   });
 
@@ -424,7 +418,7 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const id = check.id ?? check.name!;
     const registration: Registration = { instance: current.instance, checks: [...current.checks.filter((c) => c.id !== id), { ...check, id }] };
     await saveAgentService(serviceId, registration);
-    armRegistered([{ ...check, id }]);
+    ttl.armChecks([{ ...check, id }]);
     return reply.code(200).send('');
   });
 

@@ -1,6 +1,6 @@
 // TTL checks: the agent that receives a check's updates keeps its deadline, as
 // Consul's agent runs a `CheckTTL` per TTL check it registered (agent/checks/check.go).
-import { CHECK_OUTPUT_MAX, checkOutputLimit, firstBytes, type CheckDefinition, type PluginContext } from '@signpost/core';
+import { CHECK_OUTPUT_MAX, checkOutputLimit, firstBytes, parseDuration, type CheckDefinition, type CheckInput, type PluginContext } from '@signpost/core';
 
 /**
  * The output an update keeps: as Consul's `CheckTTL.SetStatus`, at most the check's
@@ -45,6 +45,15 @@ export class TtlTimers {
     }, ttlMs);
     timer.unref();
     this.#timers.set(checkId, { timer, lastOutput });
+  }
+
+  /** Checks just registered (or found registered at start): each TTL check's deadline starts now, as a new `CheckTTL` in Consul; one that is no longer TTL has none. */
+  armChecks(checks: readonly CheckInput[]): void {
+    for (const c of checks) {
+      if (!c.id) continue;
+      if (c.type === 'ttl' && c.definition.ttl) this.arm(c.id, parseDuration(c.definition.ttl));
+      else this.disarm(c.id);
+    }
   }
 
   disarm(checkId: string): void {
