@@ -29,7 +29,7 @@ describe.skipIf(!hasProgram('redis-server', 'redis-server'))('health checks acro
     for (const node of ['r1', 'r2']) {
       const health = healthChecker({ scope: 'elected' });
       const events = new Subject<SourceEvent>();
-      const source: SourcePlugin = { name: 'static', start: async () => undefined, stop: async () => undefined, events: () => events };
+      const source: SourcePlugin = { name: 'static', ownership: 'shared', start: async () => undefined, stop: async () => undefined, events: () => events };
       const registry = createRegistry({ store: redisStore({ url: redis.url, keyPrefix, leaseTtl: '900ms' }), plugins: [health, source], logger: silentLogger(), node });
       await registry.start();
       // Both replicas load the same definitions (as from one shared services file).

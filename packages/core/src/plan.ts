@@ -17,7 +17,8 @@ export interface BatchPlan {
  * store (memory, Redis, SQL…) applies exactly the same rules:
  *
  * - ownership: a source may only change or remove instances it owns, and `reset`
- *   replaces only what that source owns;
+ *   replaces only what that source owns (a replica-scoped owner `http@a` may also
+ *   take over what the bare `http` owns: see `owns`);
  * - no-ops (an upsert identical to what is stored, a check result that did not
  *   change) produce no change and so no index bump and no watcher wake-up;
  * - re-registering an instance keeps the status of checks whose definition did not
@@ -41,7 +42,7 @@ export function planBatch(current: CatalogReader, entries: readonly StoreEntry[]
   const upsert = (source: string, spec: InstanceSpec): string | undefined => {
     const key = instanceKey(spec);
     const existing = get(key);
-    if (existing && existing.source !== source) {
+    if (existing && !owns(source, existing.source)) {
       return `instance ${spec.node}/${spec.id} is owned by source "${existing.source}"`;
     }
     const merged = existing ? keepCheckStatus(spec, existing) : spec;
@@ -64,7 +65,7 @@ export function planBatch(current: CatalogReader, entries: readonly StoreEntry[]
         const key = instanceKey(event.ref);
         const existing = get(key);
         if (!existing) break; // removing what is not there is a no-op, as in Consul
-        if (existing.source !== source) {
+        if (!owns(source, existing.source)) {
           reject(`instance ${event.ref.node}/${event.ref.id} is owned by source "${existing.source}"`);
           break;
         }
@@ -112,6 +113,20 @@ export function planBatch(current: CatalogReader, entries: readonly StoreEntry[]
     changes.push(after ? (before ? { key, before, after } : { key, after }) : { key, before: before! });
   }
   return { changes, rejected };
+}
+
+/**
+ * May `source` change an instance owned by `owner`? Its own, and, for a
+ * replica-scoped owner (`name@node`, see `Ownership`), what the bare `name`
+ * owns: before owner ids named the replica, every replica's HTTP API owned its
+ * registrations as `http`, and a catalog kept in Redis across the upgrade still
+ * holds them so. Without this, the upgraded replica's re-registration would be
+ * refused and the lease reaper would then remove the old copies.
+ */
+export function owns(source: string, owner: string): boolean {
+  if (owner === source) return true;
+  const at = source.indexOf('@');
+  return at > 0 && !owner.includes('@') && source.slice(0, at) === owner;
 }
 
 export function applyResult(index: number, plan: BatchPlan): ApplyResult {

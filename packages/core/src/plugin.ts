@@ -33,6 +33,36 @@ export interface PluginContext {
   publish(events: readonly SourceEvent[]): Promise<ApplyResult>;
   /** Aborted when the registry stops. */
   readonly signal: AbortSignal;
+  /**
+   * The owner id of what this plugin registers (see `Ownership`): its name, or
+   * `name@node` for state local to this replica. Compare instances' `source` with
+   * this, never with `name`.
+   */
+  readonly owner: string;
+}
+
+/**
+ * Where the state a plugin registers lives, which decides its owner id:
+ *
+ * - `replica`: the state belongs to this replica alone: registrations made
+ *   through its HTTP API, processes its scheduler runs, results of checks it ran.
+ *   Another replica of the same registry has its own. The owner id is
+ *   `name@node`, so a `reset` at start-up replaces only this replica's state,
+ *   and restarting one replica never touches another's registrations.
+ * - `shared`: every replica asserts the same state (a services file deployed to
+ *   all of them, a Nomad cluster they all follow). The owner id is the name, so
+ *   the replicas agree on one owner and any of them may reset it.
+ *
+ * Choosing `shared` for replica-local state loses data: a replica that restarts
+ * resets the owner to what it alone holds, removing what the others registered.
+ * Choosing `replica` for shared state is loud instead: the second replica's
+ * upserts are refused as owned by the first ("owned by source ...") and logged.
+ */
+export type Ownership = 'replica' | 'shared';
+
+/** The owner id of what a plugin named `name` registers on replica `node`. */
+export function ownerId(name: string, ownership: Ownership, node: string): string {
+  return ownership === 'shared' ? name : `${name}@${node}`;
 }
 
 /**
@@ -61,8 +91,14 @@ export interface Catalog extends CatalogReader {
 
 /** Every plugin: a factory returns one of these. */
 export interface Plugin {
-  /** Unique within a registry; it is also the owner id of what a source registers. */
+  /** Unique within a registry, without `@`; the owner id of what it registers derives from it (see `Ownership`). */
   readonly name: string;
+  /**
+   * Whose state this plugin registers. A source must say; a sink that registers
+   * through `ctx.publish` (writes driven by requests to this replica) defaults to
+   * `replica`.
+   */
+  readonly ownership?: Ownership;
   start(ctx: PluginContext): Promise<void>;
   stop(): Promise<void>;
 }
@@ -73,6 +109,8 @@ export interface Plugin {
  * the source had registered stays in the catalog meanwhile.
  */
 export interface SourcePlugin extends Plugin {
+  /** Required of a source: the registry refuses one that does not say. */
+  readonly ownership: Ownership;
   events(): Observable<SourceEvent | readonly SourceEvent[]>;
 }
 

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Observable, Subject, concat, of, throwError } from 'rxjs';
 import type { ApplyResult, CatalogEvent, SourceEvent, StoreEntry } from './events.js';
 import { applyResult, planBatch } from './plan.js';
-import type { CatalogStore, Plugin, PluginContext, SourcePlugin } from './plugin.js';
+import type { CatalogStore, Ownership, Plugin, PluginContext, SourcePlugin } from './plugin.js';
 import { createRegistry, type Registry } from './registry.js';
 import { CatalogView } from './view.js';
 import type { Logger } from './logger.js';
@@ -23,9 +23,11 @@ class TestStore extends CatalogView implements CatalogStore {
   async start(): Promise<void> {
     this.log.push('start store');
   }
+  /** Several registries may share it, as replicas share a Redis store: then stopping one leaves it open. */
+  shared = false;
   async stop(): Promise<void> {
     this.log.push('stop store');
-    this.close();
+    if (!this.shared) this.close();
   }
   async apply(entries: readonly StoreEntry[]): Promise<ApplyResult> {
     if (this.publishing) this.nested++;
@@ -50,9 +52,10 @@ function recordingLogger(lines: Array<{ level: string; msg: string; obj: object 
   return make({});
 }
 
-function source(name: string, events: () => Observable<SourceEvent | readonly SourceEvent[]>, log: string[] = []): SourcePlugin {
+function source(name: string, events: () => Observable<SourceEvent | readonly SourceEvent[]>, log: string[] = [], ownership: Ownership = 'shared'): SourcePlugin {
   return {
     name,
+    ownership,
     async start() {
       log.push(`start ${name}`);
     },
@@ -221,7 +224,7 @@ describe('createRegistry', () => {
     await ctxs[0]!.publish([up('web')]);
     const [ra, rb] = await Promise.all([ctxs[0]!.publish([up('db')]), ctxs[1]!.publish([up('cache'), up('web', { port: 1 })])]);
     expect(ra.rejected).toEqual([]);
-    expect(rb.rejected).toEqual([{ entry: 1, source: 'b', event: 'upsert', reason: 'instance n/web is owned by source "a"' }]);
+    expect(rb.rejected).toEqual([{ entry: 1, source: 'b@n', event: 'upsert', reason: 'instance n/web is owned by source "a@n"' }]);
   });
 
   it('never writes to the store from inside a watcher callback', async () => {
@@ -267,6 +270,67 @@ describe('createRegistry', () => {
     await ctx!.publish([up('b')]);
     expect(seen).toEqual([1, 2, 3]);
     expect(lines.some((l) => l.level === 'error' && l.msg.includes('handler failed'))).toBe(true);
+  });
+
+  describe('ownership', () => {
+    it('owns what a replica registers as name@node: restarting one replica leaves what another registered', async () => {
+      const store = new TestStore();
+      store.shared = true;
+      const replica = async (node: string): Promise<{ registry: Registry; ctx: PluginContext }> => {
+        let ctx: PluginContext | undefined;
+        const r = createRegistry({ store, node, plugins: [sink('http', [], (c) => (ctx = c))] });
+        await r.start();
+        return { registry: r, ctx: ctx! };
+      };
+      const a = await replica('a');
+      const b = await replica('b');
+      try {
+        expect([a.ctx.owner, b.ctx.owner]).toEqual(['http@a', 'http@b']);
+        await a.ctx.publish([up('svc-a')]);
+        await b.ctx.publish([up('svc-b')]);
+        // A restarts: its start-up reset says what A's API holds, and only that.
+        await a.registry.stop();
+        const again = await replica('a');
+        await again.ctx.publish([{ type: 'reset', instances: [{ service: 'svc-a' }] }]);
+        expect([...store.services().keys()]).toEqual(['svc-a', 'svc-b']);
+        await again.ctx.publish([{ type: 'reset', instances: [] }]);
+        expect([...store.services().keys()]).toEqual(['svc-b']);
+        // Neither replica may remove what the other's API registered.
+        const refused = await again.ctx.publish([{ type: 'remove', ref: { node: 'b', id: 'svc-b' } }]);
+        expect(refused.rejected[0]?.reason).toBe('instance b/svc-b is owned by source "http@b"');
+        await again.registry.stop();
+      } finally {
+        await b.registry.stop();
+        await a.registry.stop();
+      }
+    });
+
+    it('gives a shared source one owner on every replica: its name', async () => {
+      const store = new TestStore();
+      store.shared = true;
+      const events = [new Subject<SourceEvent>(), new Subject<SourceEvent>()];
+      const replicas = ['a', 'b'].map((node, n) => createRegistry({ store, node, plugins: [source('static', () => events[n]!, [], 'shared')] }));
+      for (const r of replicas) await r.start();
+      try {
+        events[0]!.next({ type: 'reset', instances: [{ service: 'web', node: 'apps' }] });
+        events[1]!.next({ type: 'reset', instances: [{ service: 'web', node: 'apps' }] });
+        for (const r of replicas) await r.flush();
+        expect([...store.allInstances()].map((i) => i.source)).toEqual(['static']);
+        expect(store.batches.length).toBe(2);
+      } finally {
+        for (const r of replicas) await r.stop();
+      }
+    });
+
+    it('refuses a source that does not say whose state it registers, and a name with "@"', () => {
+      const unsaid = { ...source('src', () => new Subject<SourceEvent>()), ownership: undefined } as unknown as SourcePlugin;
+      expect(() => createRegistry({ store: new TestStore(), plugins: [unsaid] })).toThrow(
+        /plugin "src": ownership must be "replica" \(state local to this replica\) or "shared".*got undefined; a source must say which/,
+      );
+      const wrong = { ...source('src', () => new Subject<SourceEvent>()), ownership: 'global' } as unknown as SourcePlugin;
+      expect(() => createRegistry({ store: new TestStore(), plugins: [wrong] })).toThrow(/got "global"/);
+      expect(() => createRegistry({ store: new TestStore(), plugins: [sink('http@a', [])] })).toThrow(/plugin name "http@a": must be a non-empty string without "@"/);
+    });
   });
 
   it('refuses two plugins with one name', () => {

@@ -7,7 +7,7 @@ import { CHECK_OUTPUT_MAX, firstBytes } from './health.js';
 import { silentLogger, type Logger } from './logger.js';
 import { HealthStatusSchema } from './model.js';
 import { normalizeInstance, type InstanceDefaults } from './normalize.js';
-import { isSource, type Catalog, type CatalogStore, type Plugin, type PluginContext } from './plugin.js';
+import { isSource, ownerId, type Catalog, type CatalogStore, type Plugin, type PluginContext } from './plugin.js';
 import { check, ValidationError, type IssuePath } from './validate.js';
 
 export interface RegistryOptions {
@@ -68,11 +68,23 @@ export function createRegistry(options: RegistryOptions): Registry {
     datacenter: options.datacenter ?? 'dc1',
   };
   const names = new Set<string>();
+  const owners = new Map<Plugin, string>();
   for (const p of plugins) {
     if (names.has(p.name)) {
       throw new Error(`two plugins are named "${p.name}": give each a distinct name (the name owns what a source registers)`);
     }
     names.add(p.name);
+    if (typeof p.name !== 'string' || !p.name || p.name.includes('@')) {
+      throw new Error(`plugin name ${JSON.stringify(p.name)}: must be a non-empty string without "@" (it separates a name from its replica in owner ids)`);
+    }
+    const ownership = p.ownership ?? (isSource(p) ? undefined : 'replica');
+    if (ownership !== 'replica' && ownership !== 'shared') {
+      throw new Error(
+        `plugin "${p.name}": ownership must be "replica" (state local to this replica) or "shared" (state every replica asserts alike), ` +
+          `got ${JSON.stringify(p.ownership)}; a source must say which (see Ownership in @signpost/core)`,
+      );
+    }
+    owners.set(p, ownerId(p.name, ownership, defaults.node));
   }
 
   const stopping$ = new Subject<void>();
@@ -241,7 +253,9 @@ export function createRegistry(options: RegistryOptions): Registry {
 
   const contextFor = (plugin: Plugin): PluginContext => {
     const log = logger.child({ plugin: plugin.name });
+    const owner = owners.get(plugin)!;
     return {
+      owner,
       logger: log,
       node: defaults.node,
       nodeAddress: defaults.nodeAddress,
@@ -254,7 +268,7 @@ export function createRegistry(options: RegistryOptions): Registry {
       publish(events) {
         let entries: StoreEntry[];
         try {
-          entries = events.map((e, n) => ({ source: plugin.name, event: normalize(plugin.name, e, [n]) }));
+          entries = events.map((e, n) => ({ source: owner, event: normalize(owner, e, [n]) }));
         } catch (error) {
           return Promise.reject(error);
         }
@@ -264,6 +278,7 @@ export function createRegistry(options: RegistryOptions): Registry {
   };
 
   const follow = (plugin: Plugin & { events(): Observable<SourceEvent | readonly SourceEvent[]> }, log: Logger): void => {
+    const owner = owners.get(plugin)!;
     const sub = defer(() => plugin.events())
       .pipe(
         retry({
@@ -282,7 +297,7 @@ export function createRegistry(options: RegistryOptions): Registry {
           const entries: StoreEntry[] = [];
           for (const [n, event] of list.entries()) {
             try {
-              entries.push({ source: plugin.name, event: normalize(plugin.name, event, list.length > 1 ? [n] : []) });
+              entries.push({ source: owner, event: normalize(owner, event, list.length > 1 ? [n] : []) });
             } catch (err) {
               log.error({ err: err instanceof Error ? err.message : err }, 'source sent an invalid event; it was dropped');
             }

@@ -258,6 +258,8 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
 
   return {
     name: opts.name ?? 'health',
+    // Check results come from the checks this replica ran.
+    ownership: 'replica',
     async start(c) {
       // Read now, so that a missing or bad file stops the start with its name rather than failing every check.
       const tlsFiles = resolveCheckTls(opts.tls ?? {}, c.baseDir);

@@ -70,6 +70,9 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
 
   return {
     name,
+    // What clients register here is this replica's, as a Consul agent's services are its own:
+    // its start-up reset must never replace what another replica's API registered.
+    ownership: 'replica',
     async start(ctx) {
       const state = new AgentState(ctx.dataDir ? join(ctx.dataDir, `${name}-registrations.json`) : undefined);
       await state.load();
@@ -79,7 +82,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
       const catalog = ctx.catalog;
       const w = new Waiters((key) => indexOf(catalog, key));
       waiters = w;
-      const reaper = new Reaper(name, async (i) => {
+      const reaper = new Reaper(ctx.owner, async (i) => {
         ctx.logger.info({ service: i.service, id: i.id, node: i.node }, 'deregistering a service critical for longer than its deregisterCriticalServiceAfter');
         const removed = i.node === ctx.node ? state.deleteAgentService(i.id) : state.deleteCatalogService(i.node, i.id);
         if (!removed) return;

@@ -207,6 +207,8 @@ export function nomadSource(options: NomadSourceOptions = {}): NomadSource {
 
   return {
     name,
+    // Every replica following the cluster sees the same registrations: one owner for all.
+    ownership: 'shared',
     async start(c) {
       ctx = c;
       const tls = opts.tls;

@@ -43,6 +43,8 @@ export function staticSource(options: StaticSourceOptions): SourcePlugin {
 
   return {
     name: opts.name ?? 'static',
+    // Every replica that loads the same file asserts the same services: one owner for all.
+    ownership: 'shared',
     async start(c) {
       ctx = c;
       file = resolve(c.baseDir, opts.path);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { describeStoreContract, eventually, hasProgram, spec, startRedis, startSentinel, upsert, type RedisProcess } from '@signpost/testing';
+import { describeStoreContract, eventually, hasProgram, reset, spec, startRedis, startSentinel, upsert, type RedisProcess } from '@signpost/testing';
 import { isStoreUnavailable, silentLogger, StoreUnavailableError } from '@signpost/core';
 import { Redis } from 'ioredis';
 import { parseOptions, redisStore, type RedisStore, type RedisStoreOptions } from './index.js';
@@ -19,7 +19,12 @@ describe.skipIf(!available)('redis store', () => {
   });
 
   // Each test gets its own key prefix on the test's own redis-server.
-  describeStoreContract('redis', () => redisStore({ url: redis.url, keyPrefix: `t-${randomUUID()}:` }));
+  describeStoreContract('redis', () => redisStore({ url: redis.url, keyPrefix: `t-${randomUUID()}:` }), {
+    replicas: () => {
+      const keyPrefix = `r-${randomUUID()}:`;
+      return () => redisStore({ url: redis.url, keyPrefix });
+    },
+  });
 
   it('shares one catalog and one index between replicas, each serving reads from its own view', async () => {
     const keyPrefix = `shared-${randomUUID()}:`;
@@ -102,6 +107,30 @@ describe.skipIf(!available)('redis store', () => {
       expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
       expect(b.instances('shared').map((i) => i.id)).toEqual(['s1']);
       expect(b.index).toBe(before + 1);
+    });
+
+    it('keeps what a replica restarted within its lease says again, once the old life\'s lease expires', async () => {
+      const keyPrefix = `restart-${randomUUID()}:`;
+      const a = await open({ keyPrefix, leaseTtl: '600ms' });
+      const b = await open({ keyPrefix, leaseTtl: '600ms' });
+      await a.apply([reset('http@a', [spec('svc-a', { id: 'a1', node: 'a' }, 'http@a')])]);
+      await b.apply([reset('http@b', [spec('svc-b', { id: 'b1', node: 'b' }, 'http@b')])]);
+      const oldLife = a.replicaId;
+      // A is killed (no lease released) and starts again at once: a new life, saying what its API holds.
+      await a.stop();
+      started.splice(started.indexOf(a), 1);
+      const again = await open({ keyPrefix, leaseTtl: '600ms' });
+      await again.apply([reset('http@a', [spec('svc-a', { id: 'a1', node: 'a' }, 'http@a')])]);
+      const raw = new Redis(redis.url);
+      try {
+        await eventually(async () => (await raw.zscore(`${keyPrefix}leases`, oldLife)) === null, 5000, 'the old life\'s lease to be reaped');
+      } finally {
+        raw.disconnect();
+      }
+      for (const replica of [again, b]) {
+        await eventually(() => replica.index === b.index && replica.index === again.index, 2000, 'the replicas to converge');
+        expect([...replica.services().keys()].sort()).toEqual(['svc-a', 'svc-b']);
+      }
     });
 
     it('re-asserts what it holds when it finds its own lease was reaped', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { SourcePlugin } from '@signpost/core';
+import { ownerId, type SourcePlugin } from '@signpost/core';
 import { activeHandles } from './helpers.js';
 import { eventually, handlesReleased } from './store-contract.js';
 import { runPlugins } from './harness.js';
@@ -16,19 +16,28 @@ export interface SourceContractSetup {
 
 /**
  * The contract every source passes: it registers what it was set up with through
- * valid events only, owns it under its name, re-asserts its whole state when the
+ * valid events only, says its ownership and owns it under the owner id that follows, re-asserts its whole state when the
  * registry subscribes again (after a stream error), and releases every handle on
  * stop.
  */
 export function describeSourceContract(name: string, setup: () => Promise<SourceContractSetup>): void {
   describe(`source contract: ${name}`, () => {
-    it('registers its instances through valid events, owned by its name', async () => {
+    it('says whose state it registers: this replica\'s alone, or every replica\'s alike', async () => {
+      const s = await setup();
+      try {
+        expect(['replica', 'shared']).toContain(s.source.ownership);
+      } finally {
+        await s.dispose?.();
+      }
+    });
+
+    it('registers its instances through valid events, owned by its owner id', async () => {
       const s = await setup();
       const run = await runPlugins([s.source], s.baseDir ? { baseDir: s.baseDir } : {});
       try {
-        await eventually(() => run.store.ownedBy(s.source.name).size === s.expectedInstances, 5000, `${s.expectedInstances} instances`);
+        await eventually(() => run.store.ownedBy(owner(s.source)).size === s.expectedInstances, 5000, `${s.expectedInstances} instances`);
         expect(run.logger.lines.filter((l) => l.level === 'error')).toEqual([]);
-        for (const i of run.store.allInstances()) expect(i.source).toBe(s.source.name);
+        for (const i of run.store.allInstances()) expect(i.source).toBe(owner(s.source));
       } finally {
         await run.stop();
         await s.dispose?.();
@@ -39,7 +48,7 @@ export function describeSourceContract(name: string, setup: () => Promise<Source
       const s = await setup();
       const run = await runPlugins([s.source], s.baseDir ? { baseDir: s.baseDir } : {});
       try {
-        await eventually(() => run.store.ownedBy(s.source.name).size === s.expectedInstances, 5000, 'the first state');
+        await eventually(() => run.store.ownedBy(owner(s.source)).size === s.expectedInstances, 5000, 'the first state');
         const seen: unknown[] = [];
         const again = s.source.events().subscribe((e) => seen.push(e));
         await eventually(() => seen.length > 0, 5000, 'a second subscription to say something');
@@ -59,10 +68,15 @@ export function describeSourceContract(name: string, setup: () => Promise<Source
       const before = activeHandles();
       const s = await setup();
       const run = await runPlugins([s.source], s.baseDir ? { baseDir: s.baseDir } : {});
-      await eventually(() => run.store.ownedBy(s.source.name).size === s.expectedInstances, 5000, 'the state');
+      await eventually(() => run.store.ownedBy(owner(s.source)).size === s.expectedInstances, 5000, 'the state');
       await run.stop();
       await s.dispose?.();
       await handlesReleased(before);
     });
   });
+}
+
+/** The owner id of what `source` registers under `runPlugins` (whose node is `test-node`). */
+function owner(source: SourcePlugin): string {
+  return ownerId(source.name, source.ownership, 'test-node');
 }

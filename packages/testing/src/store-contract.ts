@@ -8,6 +8,7 @@ import {
   type InstanceSpec,
   type NormalizedEvent,
   type ServiceInstance,
+  type StoreContext,
   type StoreEntry,
 } from '@signpost/core';
 import { silentLogger } from '@signpost/core';
@@ -66,6 +67,12 @@ export async function handlesReleased(before: Record<string, number>, timeoutMs 
 export interface StoreContractOptions {
   /** Called after each test with the store it made (stop extra processes here). */
   readonly cleanup?: (store: CatalogStore) => Promise<void>;
+  /**
+   * For a store that several replicas share (Redis): returns a maker of stores
+   * on one fresh backend, each a replica of the same catalog. The suite then
+   * checks that restarting one replica leaves what the others registered.
+   */
+  readonly replicas?: () => Promise<() => CatalogStore> | (() => CatalogStore);
 }
 
 /**
@@ -195,6 +202,22 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Cat
       it('keys instances by node and id, as Consul does', async () => {
         await store.apply([upsert(spec('web', { node: 'n1' })), upsert(spec('web', { node: 'n2' }))]);
         expect(store.instances('web').map((i) => i.node)).toEqual(['n1', 'n2']);
+      });
+
+      it("keeps each replica's state apart: a reset by http@a leaves http@b's", async () => {
+        await store.apply([reset('http@a', [spec('web', { id: 'a1', node: 'a' }, 'http@a')])]);
+        await store.apply([reset('http@b', [spec('web', { id: 'b1', node: 'b' }, 'http@b')])]);
+        await store.apply([reset('http@a', [])]);
+        expect(store.instances('web').map((i) => `${i.id}:${i.source}`)).toEqual(['b1:http@b']);
+        const r = await store.apply([remove('http@a', 'b', 'b1')]);
+        expect(r.rejected[0]?.reason).toMatch(/owned by source "http@b"/);
+      });
+
+      it('lets a replica-scoped owner take over what its plugin owned under the bare name', async () => {
+        await store.apply([upsert(spec('web', { id: 'w1', node: 'a' }, 'http'))]);
+        const r = await store.apply([reset('http@a', [spec('web', { id: 'w1', node: 'a', port: 81 }, 'http@a')])]);
+        expect(r.rejected).toEqual([]);
+        expect(store.instance({ node: 'a', id: 'w1' })).toMatchObject({ source: 'http@a', port: 81 });
       });
 
       it('treats removing what is not there as a no-op', async () => {
@@ -334,6 +357,37 @@ export function describeStoreContract(name: string, makeStore: () => Promise<Cat
         await eventually(() => seen.length === 3, 5000, 'its delta');
         sub.unsubscribe();
         expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      });
+    });
+
+    // Only for stores replicas share: a skipped case would read as a missing program under CI.
+    if (options.replicas) describe('replicas sharing the store', () => {
+      it('restarting one replica leaves what another registered, on every replica', async () => {
+        const make = await options.replicas!();
+        const ctx = (node: string): StoreContext => ({ logger: silentLogger(), node, datacenter: 'dc1', dataDir: '' });
+        const a = make();
+        const b = make();
+        await a.start(ctx('a'));
+        await b.start(ctx('b'));
+        let again: CatalogStore | undefined;
+        try {
+          await a.apply([reset('http@a', [spec('svc-a', { id: 'a1', node: 'a' }, 'http@a')])]);
+          await b.apply([reset('http@b', [spec('svc-b', { id: 'b1', node: 'b' }, 'http@b')])]);
+          await a.stop();
+          again = make();
+          await again.start(ctx('a'));
+          // What a restarted replica says at start: its own registrations, and nothing of the others'.
+          await again.apply([reset('http@a', [spec('svc-a', { id: 'a1', node: 'a' }, 'http@a')])]);
+          await again.apply([upsert(spec('svc-a', { id: 'a2', node: 'a' }, 'http@a'))]);
+          for (const replica of [again, b]) {
+            await eventually(() => replica.index === again!.index, 5000, 'the replicas to converge');
+            expect([...replica.services().keys()].sort()).toEqual(['svc-a', 'svc-b']);
+            expect(replica.instances('svc-a').map((i) => i.id)).toEqual(['a1', 'a2']);
+          }
+        } finally {
+          await again?.stop();
+          await b.stop();
+        }
       });
     });
 
