@@ -14,7 +14,10 @@ import {
 } from '@signpost/core';
 import { parseJobsFile } from './jobs.js';
 import { parsePortRange, PortAllocator } from './ports.js';
-import { Supervisor, type SupervisorStats } from './supervisor.js';
+import { bootId } from './proc.js';
+import { RecordDir } from './records.js';
+import { recoverOrphans, type RecoveryReport } from './recovery.js';
+import { Supervisor, type SupervisorOptions, type SupervisorStats } from './supervisor.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -39,9 +42,17 @@ export function parseOptions(input: unknown): ExecSourceOptions {
   return o;
 }
 
+/** `stats()`: the processes, and what start-up found of a previous run's. */
+export interface ExecStats extends SupervisorStats {
+  /** What start-up did with the records a previous run left (all 0 without a dataDir). */
+  readonly recovery: RecoveryReport;
+}
+
+const noRecovery: RecoveryReport = { records: 0, damaged: 0, stopped: 0, survived: 0, refused: 0 };
+
 export interface ExecSource extends SourcePlugin {
-  /** Processes running, started and restarted since start. */
-  stats(): SupervisorStats;
+  /** Processes running, started and restarted since start, and what start-up found of a previous run's. */
+  stats(): ExecStats;
   /** Process ids running now. */
   pids(): number[];
 }
@@ -61,6 +72,7 @@ export function execSource(options: ExecSourceOptions): ExecSource {
   let listener: Subscriber<SourceEvent> | undefined;
   let applying: Promise<void> = Promise.resolve();
   let lastError = '';
+  let recovery = noRecovery;
 
   const emit = (event: SourceEvent): void => {
     if (listener) return listener.next(event);
@@ -74,7 +86,9 @@ export function execSource(options: ExecSourceOptions): ExecSource {
       ctx = c;
       const file = resolve(c.baseDir, opts.jobs);
       const logDir = opts.logDir ? resolve(c.baseDir, opts.logDir) : join(c.dataDir || c.baseDir, 'exec-logs');
-      const sup = new Supervisor({ ports: new PortAllocator(low, high), address: opts.address ?? '127.0.0.1', logDir, logger: c.logger, emit });
+      const records = recordsOf(c, name);
+      if (records) recovery = await recoverOrphans(records.dir, records.bootId, c.logger);
+      const sup = new Supervisor({ ports: new PortAllocator(low, high), address: opts.address ?? '127.0.0.1', logDir, logger: c.logger, emit, ...(records ? { records } : {}) });
       supervisor = sup;
       let applied = false;
       watching = watchFile(file, parseDuration(opts.debounce ?? '100ms'))
@@ -116,9 +130,27 @@ export function execSource(options: ExecSourceOptions): ExecSource {
         };
       });
     },
-    stats: () => supervisor?.stats() ?? { running: 0, starts: 0, restarts: 0 },
+    stats: () => ({ ...(supervisor?.stats() ?? { running: 0, starts: 0, restarts: 0 }), recovery }),
     pids: () => supervisor?.pids() ?? [],
   };
+}
+
+/**
+ * Where this source records what it starts (`<dataDir>/exec-allocs/<name>/`), or
+ * undefined, with a warning, where it cannot: without a dataDir, or without /proc
+ * (not Linux) to tell its processes from others.
+ */
+function recordsOf(c: PluginContext, name: string): SupervisorOptions['records'] {
+  if (!c.dataDir) {
+    c.logger.warn({}, 'no dataDir: what this source starts is not recorded, so processes left running by a crash of the agent cannot be found at the next start');
+    return undefined;
+  }
+  const boot = bootId();
+  if (!boot) {
+    c.logger.warn({ dataDir: c.dataDir }, 'no /proc: processes left running by a crash of the agent cannot be told from others, so they are not looked for');
+    return undefined;
+  }
+  return { dir: new RecordDir(join(c.dataDir, 'exec-allocs', name)), bootId: boot };
 }
 
 /** Config entry: `plugins: [{ plugin: exec, jobs: ./jobs.yaml }]`. */

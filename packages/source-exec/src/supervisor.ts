@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { backoffDelay, type InstanceInput, type Logger, type SourceEvent } from '@signpost/core';
 import { environment, registration, sameProcess, type Job, type Placement } from './jobs.js';
 import type { PortAllocator } from './ports.js';
+import { liveGroupMembers, readCmdline, readStat } from './proc.js';
+import type { AllocRecord, RecordDir } from './records.js';
 
 /** A process that ran at least this long before it exited starts its backoff over. */
 const STABLE_MS = 10_000;
@@ -14,6 +16,8 @@ interface Alloc {
   readonly child: ChildProcess;
   readonly startedAt: number;
   readonly exited: Promise<void>;
+  /** Settles once its record is removed (or kept, when its group outlived every bound). */
+  forgotten: Promise<void>;
   instance: InstanceInput | undefined;
 }
 
@@ -35,6 +39,12 @@ export interface SupervisorOptions {
   readonly logger: Logger;
   /** Registrations: an upsert when a process is up, a remove when it is gone. */
   readonly emit: (event: SourceEvent) => void;
+  /**
+   * Where each allocation is recorded, durably, before its process is spawned, so
+   * that the next start finds what a crash of the agent left running. Without it
+   * nothing is recorded.
+   */
+  readonly records?: { readonly dir: RecordDir; readonly bootId: string };
 }
 
 export interface SupervisorStats {
@@ -131,6 +141,12 @@ export class Supervisor {
       return;
     }
     const placement: Placement = { job, index: slot.index, allocId: randomUUID(), ports, address: this.o.address };
+    const record = this.#record(placement);
+    if (record === false) {
+      for (const port of Object.values(ports)) this.o.ports.release(port);
+      this.#retry(slot);
+      return;
+    }
     const logs = join(this.o.logDir, `${job.name}.${slot.index}`);
     const out = openSync(`${logs}.stdout.log`, 'a');
     const err = openSync(`${logs}.stderr.log`, 'a');
@@ -147,6 +163,8 @@ export class Supervisor {
       closeSync(out);
       closeSync(err);
     }
+    // spawn() returns once the child has exec'ed: its pid, start time and command line are there to record.
+    if (record && child.pid !== undefined) this.#recordProcess(record, child.pid);
     this.#starts++;
     let resolveExit!: () => void;
     const alloc: Alloc = {
@@ -154,6 +172,7 @@ export class Supervisor {
       child,
       startedAt: Date.now(),
       exited: new Promise<void>((r) => (resolveExit = r)),
+      forgotten: Promise.resolve(),
       instance: undefined,
     };
     slot.alloc = alloc;
@@ -182,6 +201,7 @@ export class Supervisor {
       signal(pid, 'SIGTERM');
       setTimeout(() => signal(pid, 'SIGKILL'), slot.job.killTimeoutMs).unref();
     }
+    alloc.forgotten = this.#forget(alloc, slot.job.killTimeoutMs);
     for (const port of Object.values(alloc.placement.ports)) this.o.ports.release(port);
     if (alloc.instance) this.o.emit({ type: 'remove', ref: { id: alloc.instance.id! } });
     if (slot.alloc === alloc) slot.alloc = undefined;
@@ -229,6 +249,64 @@ export class Supervisor {
     }
     await alloc.exited;
     for (let n = 0; n < 100 && groupAlive(pid); n++) await sleep(10);
+    await alloc.forgotten;
+  }
+
+  /**
+   * Records an allocation about to be spawned (no pid yet: the next start finds its
+   * processes by their NOMAD_ALLOC_ID). Undefined when nothing is recorded; false
+   * when the record could not be written, and then nothing must be spawned.
+   */
+  #record(p: Placement): AllocRecord | undefined | false {
+    const records = this.o.records;
+    if (!records) return undefined;
+    const record: AllocRecord = { version: 1, allocId: p.allocId, job: p.job.name, index: p.index, bootId: records.bootId, killTimeoutMs: p.job.killTimeoutMs };
+    try {
+      records.dir.write(record);
+      return record;
+    } catch (err) {
+      this.o.logger.error({ job: p.job.name, index: p.index, path: records.dir.path(p.allocId), err: (err as Error).message }, 'cannot record an instance before starting it; not starting it, retrying');
+      return false;
+    }
+  }
+
+  /** Completes an allocation's record with its process: pid, group, start time and command line. */
+  #recordProcess(record: AllocRecord, pid: number): void {
+    const stat = readStat(pid);
+    const cmdline = readCmdline(pid);
+    // Gone already (its exit removes the record), or /proc unreadable: the record without a pid still finds it.
+    if (!stat || !cmdline) return;
+    try {
+      this.o.records!.dir.write({ ...record, process: { pid, pgid: stat.pgrp, startTime: stat.startTime, cmdline } });
+    } catch (err) {
+      this.o.logger.warn({ job: record.job, index: record.index, pid, err: (err as Error).message }, 'cannot record the pid of an instance; the record without it still finds it');
+    }
+  }
+
+  /**
+   * Removes an allocation's record once its whole process group is gone (bounded by
+   * its kill timeout and a little more: a group that outlives that keeps its
+   * record, and the next start deals with it).
+   */
+  async #forget(alloc: Alloc, killTimeoutMs: number): Promise<void> {
+    const records = this.o.records;
+    if (!records) return;
+    const pid = alloc.child.pid;
+    if (pid !== undefined) {
+      const deadline = Date.now() + killTimeoutMs + 2000;
+      // Records imply /proc, where a group's zombies (left for an init that does not reap them) do not count.
+      const running = (): boolean => groupAlive(pid) && liveGroupMembers(pid).length > 0;
+      while (running() && Date.now() < deadline) await sleep(20);
+      if (running()) {
+        this.o.logger.warn({ job: alloc.placement.job.name, index: alloc.placement.index, pid }, 'an instance\'s process group outlived its kill timeout; its record is kept');
+        return;
+      }
+    }
+    try {
+      records.dir.remove(alloc.placement.allocId);
+    } catch (err) {
+      this.o.logger.warn({ path: records.dir.path(alloc.placement.allocId), err: (err as Error).message }, 'cannot remove the record of a stopped instance; the next start finds it stale');
+    }
   }
 }
 
