@@ -82,6 +82,8 @@ export function execSource(options: ExecSourceOptions): ExecSource {
 
   return {
     name,
+    // The processes run on this machine: another replica's scheduler runs its own.
+    ownership: 'replica',
     async start(c) {
       ctx = c;
       const file = resolve(c.baseDir, opts.jobs);

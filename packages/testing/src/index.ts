@@ -5,3 +5,4 @@ export * from './harness.js';
 export * from './helpers.js';
 export * from './programs.js';
 export * from './redis.js';
+export * from './chaos/index.js';

@@ -1,0 +1,3 @@
+export * from './history.js';
+export * from './cluster.js';
+export * from './workload.js';
