@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { save, table, type ScenarioResult } from './report.js';
 import { childrenOf, removeScratchSync } from './scenarios/children.js';
+import { chaosScenario } from './scenarios/chaos.js';
 import { dnsScenario } from './scenarios/dns.js';
 import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
@@ -18,6 +19,7 @@ const scenarios: Record<string, (opts: { scale: number }) => Promise<ScenarioRes
   health: healthScenario,
   proxy: proxyScenario,
   redis: redisScenario,
+  chaos: chaosScenario,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [--scale <n>] [--out <dir>]

@@ -74,12 +74,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         const id = mine.splice(Math.floor(random() * mine.length), 1)[0]!;
         const outcome = await send(replica, 'PUT', `/v1/agent/service/deregister/${id}`, undefined, timeoutMs);
         history.push({ kind: 'remove', key: `${replica.node}/${id}`, outcome });
+        if (outcome !== 'ok') await pause(100);
       } else {
         const id = `w${w}-${n++}`;
         const outcome = await send(replica, 'PUT', '/v1/agent/service/register', { Name: SERVICE, ID: id, Address: '127.0.0.1', Port: 1024 + (added % 60000) }, timeoutMs);
         added++;
         history.push({ kind: 'add', key: `${replica.node}/${id}`, outcome });
         if (outcome === 'ok') mine.push(id);
+        // As a client would: a refused write is retried after a pause, not hammered (the next ID, though,
+        // so that the history stays one operation per outcome).
+        else await pause(100);
       }
     }
     lastEvent = Math.max(lastEvent, Date.now());
