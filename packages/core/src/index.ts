@@ -18,3 +18,4 @@ export { Type, type Static, type TSchema } from '@sinclair/typebox';
 export * from './listen.js';
 export * from './watch-file.js';
 export * from './programs.js';
+export * from './connection-limit.js';

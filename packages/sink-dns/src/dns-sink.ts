@@ -11,6 +11,8 @@ export interface DnsSink extends Plugin {
   address(): { host: string; port: number } | undefined;
   /** Query counters since start. */
   stats(): Readonly<DnsStats> | undefined;
+  /** TCP connections open now, and refused by `maxConnsPerClient` / `maxConns` since start. */
+  tcpConnections(): { open: number; refused: number };
 }
 
 /**
@@ -44,6 +46,7 @@ export function dnsSink(options: DnsSinkOptions = {}): DnsSink {
     },
     address: () => bound,
     stats: () => server?.stats,
+    tcpConnections: () => server?.tcpConnections ?? { open: 0, refused: 0 },
   };
 }
 

@@ -1,4 +1,4 @@
-import { parseDuration, Type, validate, ValidationError, type Static } from '@signpost/core';
+import { DEFAULT_CONNECTION_LIMITS, parseDuration, Type, validate, ValidationError, type ConnectionLimits, type Static } from '@signpost/core';
 
 const Duration = Type.String({ format: 'duration' });
 
@@ -21,6 +21,8 @@ export const optionsSchema = Type.Object(
       ),
     ),
     tcpIdleTimeout: Type.Optional(Duration),
+    maxConnsPerClient: Type.Optional(Type.Integer({ minimum: 0, description: 'Open TCP connections one client address may hold (default 200, as Consul\'s http_max_conns_per_client; 0 = no cap).' })),
+    maxConns: Type.Optional(Type.Integer({ minimum: 0, description: 'Open TCP connections in all (default 4096; 0 = no cap).' })),
   },
   { additionalProperties: false },
 );
@@ -39,6 +41,7 @@ export interface ResolvedOptions {
   readonly recursorTimeoutMs: number;
   readonly soa: { readonly minTtl: number; readonly refresh: number; readonly retry: number; readonly expire: number };
   readonly tcpIdleTimeoutMs: number;
+  readonly connectionLimits: ConnectionLimits;
 }
 
 export function parseOptions(input: unknown): DnsSinkOptions {
@@ -71,6 +74,10 @@ export function resolveOptions(options: DnsSinkOptions): ResolvedOptions {
       expire: seconds(options.soa?.expire, 86400),
     },
     tcpIdleTimeoutMs: options.tcpIdleTimeout ? parseDuration(options.tcpIdleTimeout) : 10_000,
+    connectionLimits: {
+      perClient: options.maxConnsPerClient ?? DEFAULT_CONNECTION_LIMITS.perClient,
+      total: options.maxConns ?? DEFAULT_CONNECTION_LIMITS.total,
+    },
   };
 }
 

@@ -149,6 +149,47 @@ describe('dns sink over real sockets', () => {
   }, 60_000);
 });
 
+describe('dns sink connection caps', () => {
+  it('closes a client\'s TCP connections past maxConnsPerClient and past maxConns, logs once, and keeps answering', async () => {
+    const dns = dnsSink({ listen: '127.0.0.1:0', maxConnsPerClient: 3, maxConns: 5 });
+    const run = await runPlugins([dns]);
+    const sockets: ReturnType<typeof connect>[] = [];
+    const opened = (from: string): Promise<{ closed: Promise<void>; socket: ReturnType<typeof connect> }> =>
+      new Promise((resolve) => {
+        const socket = connect({ port: dns.address()!.port, host: '127.0.0.1', localAddress: from });
+        sockets.push(socket);
+        socket.on('error', () => undefined);
+        const closed = new Promise<void>((r) => socket.once('close', () => r()));
+        socket.once('connect', () => resolve({ closed, socket }));
+      });
+    try {
+      await run.store.apply([upsert(spec('web', { id: 'w1' }))]);
+      // Idle connections, as a trickling flood holds them.
+      for (let n = 0; n < 3; n++) await opened('127.0.0.1');
+      await eventually(() => dns.tcpConnections().open === 3, 2000, 'three connections held');
+      const over = await Promise.all([opened('127.0.0.1'), opened('127.0.0.1')]);
+      await Promise.all(over.map((o) => o.closed));
+      // Another client still gets in, and its TCP query is answered, up to the listener's cap.
+      const other = await opened('127.0.0.2');
+      const answer = new Promise<Buffer>((resolve) => other.socket.once('data', (d: Buffer) => resolve(d)));
+      other.socket.write(framed(query(21, 'web.service.consul')));
+      expect((dnsPacket.decode((await answer).subarray(2)) as unknown as Decoded).answers).toHaveLength(1);
+      await opened('127.0.0.3');
+      await eventually(() => dns.tcpConnections().open === 5, 2000, 'five connections held');
+      await (await opened('127.0.0.4')).closed;
+      expect(dns.tcpConnections().refused).toBe(3);
+      // UDP is not held to TCP's caps.
+      expect((await udpAsk(dns.address()!.port, query(22, 'web.service.consul'))).answers).toHaveLength(1);
+      const refusals = run.logger.lines.filter((l) => l.level === 'warn' && /refused a connection/.test(l.msg));
+      // One line per refused client: 127.0.0.1 (twice refused) and 127.0.0.4.
+      expect(refusals.map((l) => l.fields['client'])).toEqual(['127.0.0.1', '127.0.0.4']);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await run.stop();
+    }
+  });
+});
+
 describe('dns sink recursors', () => {
   it('forwards names outside its domains in order, and answers SERVFAIL when all fail', async () => {
     // A real upstream resolver on loopback that knows one name.

@@ -1,6 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { isIP, connect, createServer, type Server as TcpServer, type Socket } from 'node:net';
-import type { Logger } from '@signpost/core';
+import { limitConnections, type ConnectionLimiter, type ConnectionLimits, type Logger } from '@signpost/core';
 import type { Responder, Reply } from './responder.js';
 import type { Query } from './wire.js';
 
@@ -8,6 +8,8 @@ export interface ServerOptions {
   readonly recursors: readonly { readonly host: string; readonly port: number }[];
   readonly recursorTimeoutMs: number;
   readonly tcpIdleTimeoutMs: number;
+  /** TCP connections per client address and in all: a flood of idle connections must not take every file descriptor. */
+  readonly connectionLimits: ConnectionLimits;
 }
 
 /** Counters for the Metrics section and for tests. */
@@ -34,6 +36,12 @@ export class DnsServer {
   readonly #connections = new Set<Socket>();
   readonly stats: DnsStats = { queries: 0, udp: 0, tcp: 0, truncated: 0, forwarded: 0, recursorFailures: 0, dropped: 0, internalErrors: 0, byRcode: {} };
   #lastErrorLog = 0;
+  #limiter: ConnectionLimiter | undefined;
+
+  /** TCP connections open now, and refused by the caps so far. */
+  get tcpConnections(): { open: number; refused: number } {
+    return { open: this.#limiter?.open ?? 0, refused: this.#limiter?.refused ?? 0 };
+  }
 
   constructor(
     private readonly responder: Responder,
@@ -53,6 +61,7 @@ export class DnsServer {
         });
       });
       const tcp = createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+      this.#limiter = limitConnections(tcp, this.options.connectionLimits, this.logger, 'dns over tcp');
       try {
         await new Promise<void>((resolve, reject) => {
           tcp.once('error', reject);
