@@ -1,84 +1,90 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { CheckInput, InstanceInput } from '@signpost/core';
+import { applyRecord, catalogKey, emptyTables, type LogRecord, type Registration, type Tables } from './log-record.js';
+import { RegistrationLog, type LogStats, type RegistrationLogOptions } from './registration-log.js';
 
-/** One registration made through the API: the service and its checks, by check ID. */
-export interface Registration {
-  readonly instance: InstanceInput;
-  readonly checks: readonly CheckInput[];
-}
+export type { Registration } from './log-record.js';
 
 /**
  * What clients registered through this API: services on this agent (by service
  * ID, as Consul's agent keys them) and catalog registrations on any node. It is
- * the source of truth this plugin publishes from, and is persisted under the
- * data directory so registrations survive a restart, as Consul's agent does.
+ * the source of truth this plugin publishes from. With a data directory, every
+ * change is appended to the registrations log (registration-log.ts), so that
+ * registrations survive a restart, as Consul's agent's do; `sync()` tells when
+ * the changes made so far are on disk.
  */
 export class AgentState {
-  readonly #agent = new Map<string, Registration>();
-  readonly #catalog = new Map<string, Registration>();
+  #tables: Tables = emptyTables();
+  #log: RegistrationLog | undefined;
 
-  constructor(private readonly file: string | undefined) {}
+  /** `log`: where and how to persist; none keeps registrations in memory only. */
+  constructor(private readonly log: RegistrationLogOptions | undefined) {}
 
   agentService(id: string): Registration | undefined {
-    return this.#agent.get(id);
+    return this.#tables.agent.get(id);
   }
 
-  setAgentService(id: string, r: Registration): void {
-    this.#agent.set(id, r);
+  setAgentService(id: string, reg: Registration): void {
+    this.#write({ op: 'set', kind: 'agent', id, reg });
   }
 
   deleteAgentService(id: string): boolean {
-    return this.#agent.delete(id);
+    if (!this.#tables.agent.has(id)) return false;
+    this.#write({ op: 'del', kind: 'agent', id });
+    return true;
   }
 
   catalogService(node: string, id: string): Registration | undefined {
-    return this.#catalog.get(`${node}\u0000${id}`);
+    return this.#tables.catalog.get(catalogKey(node, id));
   }
 
-  setCatalogService(node: string, id: string, r: Registration): void {
-    this.#catalog.set(`${node}\u0000${id}`, r);
+  setCatalogService(node: string, id: string, reg: Registration): void {
+    this.#write({ op: 'set', kind: 'catalog', node, id, reg });
   }
 
   deleteCatalogService(node: string, id: string): boolean {
-    return this.#catalog.delete(`${node}\u0000${id}`);
+    if (!this.#tables.catalog.has(catalogKey(node, id))) return false;
+    this.#write({ op: 'del', kind: 'catalog', node, id });
+    return true;
   }
 
   catalogServicesOn(node: string): string[] {
-    return [...this.#catalog.keys()].filter((k) => k.startsWith(`${node}\u0000`)).map((k) => k.slice(node.length + 1));
+    return [...this.#tables.catalog.keys()].filter((k) => k.startsWith(`${node}\u0000`)).map((k) => k.slice(node.length + 1));
   }
 
   /** The checks of the services registered on this agent (not those registered in the catalog for other nodes). */
   agentChecks(): CheckInput[] {
-    return [...this.#agent.values()].flatMap((r) => r.checks);
+    return [...this.#tables.agent.values()].flatMap((r) => r.checks);
   }
 
   /** Every registration as instances, for a `reset`. */
   instances(): InstanceInput[] {
-    return [...this.#agent.values(), ...this.#catalog.values()].map(withChecks);
+    return [...this.#tables.agent.values(), ...this.#tables.catalog.values()].map(withChecks);
   }
 
+  /** Loads the registrations the data directory holds (reporting damage), and opens the log for the changes. */
   async load(): Promise<void> {
-    if (!this.file) return;
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    const saved = JSON.parse(text) as { agent?: Array<[string, Registration]>; catalog?: Array<[string, Registration]> };
-    for (const [k, v] of saved.agent ?? []) this.#agent.set(k, v);
-    for (const [k, v] of saved.catalog ?? []) this.#catalog.set(k, v);
+    if (!this.log) return;
+    this.#log = await RegistrationLog.open(this.log);
+    this.#tables = this.#log.tables;
   }
 
-  /** Writes the state atomically (temp file, then rename): a crash never leaves half a file. */
-  async save(): Promise<void> {
-    if (!this.file) return;
-    await mkdir(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    await writeFile(tmp, JSON.stringify({ agent: [...this.#agent], catalog: [...this.#catalog] }));
-    await rename(tmp, this.file);
+  /** Settles once every change made so far is on disk (at once without a data directory); rejects if appending it failed. */
+  sync(): Promise<void> {
+    return this.#log?.sync() ?? Promise.resolve();
+  }
+
+  /** The log's counters (records, appends, fsyncs, compactions, sizes); none without a data directory. */
+  stats(): LogStats | undefined {
+    return this.#log?.stats();
+  }
+
+  async close(): Promise<void> {
+    await this.#log?.close();
+  }
+
+  #write(record: LogRecord): void {
+    if (this.#log) void this.#log.write(record);
+    else applyRecord(this.#tables, record);
   }
 }
 

@@ -1,9 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeSinkContract, eventually, RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
-import { httpSink, type HttpSink } from './index.js';
+import { describeSinkContract, eventually, memoryLogger, RecordingStore, runPlugins, spec, tempDir, upsert, type Running } from '@signpost/testing';
+import { httpSink, RegistrationLog, type HttpSink } from './index.js';
 
 describeSinkContract('http', async () => ({ sink: httpSink({ listen: '127.0.0.1:0' }) }));
 
@@ -482,8 +483,10 @@ describe('http sink', () => {
     await fetch(`http://127.0.0.1:${first.address()!.port}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'beater', Port: 1, Check: { TTL: '10s', Status: 'passing' } }) });
     await a.stop();
     // The restarted agent holds the registration with a shorter TTL, as if edited while it was down.
-    const file = join(own.path, 'http-registrations.json');
-    await writeFile(file, (await readFile(file, 'utf8')).replace('"ttl":"10s"', '"ttl":"200ms"'));
+    const log = await RegistrationLog.open({ dir: join(own.path, 'http-registrations'), logger: memoryLogger() });
+    const saved = log.tables.agent.get('beater')!;
+    await log.write({ op: 'set', kind: 'agent', id: 'beater', reg: { ...saved, checks: saved.checks.map((c) => ({ ...c, definition: { ...c.definition, ttl: '200ms' } })) } });
+    await log.close();
     const second = httpSink({ listen: '127.0.0.1:0' });
     const b = await runPlugins([second], { node: 'agent-4', dataDir: own.path });
     try {
@@ -494,6 +497,54 @@ describe('http sink', () => {
       await b.stop();
       await own.dispose();
     }
+  });
+
+  describe('persistence', () => {
+    it('answers concurrent registrations after fewer fsyncs than writes (group commit)', async () => {
+      const before = http.persistence()!;
+      const results = await Promise.all(Array.from({ length: 64 }, (_, n) => put('/v1/agent/service/register', { Name: 'burst', ID: `burst-${n}`, Port: 1000 + n })));
+      expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
+      const after = http.persistence()!;
+      expect(after.records - before.records).toBe(64);
+      expect(after.fsyncs - before.fsyncs).toBe(after.writes - before.writes);
+      expect(after.fsyncs - before.fsyncs).toBeLessThan(64);
+      await Promise.all(results.map((_, n) => put(`/v1/agent/service/deregister/burst-${n}`)));
+    });
+
+    it('moves the registrations file of earlier versions into its log at start', async () => {
+      const own = await tempDir();
+      const legacy = join(own.path, 'http-registrations.json');
+      const registration = { instance: { service: 'old', id: 'old-1', node: 'agent-5', port: 7 }, checks: [{ id: 'old-ttl', name: 'old', type: 'ttl', definition: { ttl: '30s' } }] };
+      await writeFile(legacy, JSON.stringify({ agent: [['old-1', registration]], catalog: [] }));
+      const sink = httpSink({ listen: '127.0.0.1:0' });
+      const a = await runPlugins([sink], { node: 'agent-5', dataDir: own.path });
+      try {
+        expect(a.store.instance({ node: 'agent-5', id: 'old-1' })).toMatchObject({ service: 'old', port: 7, checks: [{ id: 'old-ttl' }] });
+        expect(existsSync(legacy)).toBe(false);
+        expect(a.logger.lines).toContainEqual(expect.objectContaining({ level: 'info', fields: expect.objectContaining({ from: legacy, registrations: 1 }) }));
+      } finally {
+        await a.stop();
+      }
+      const b = await runPlugins([httpSink({ listen: '127.0.0.1:0' })], { node: 'agent-5', dataDir: own.path });
+      expect(b.store.instance({ node: 'agent-5', id: 'old-1' })?.port).toBe(7);
+      await b.stop();
+      await own.dispose();
+    });
+
+    it('with fsync: never, answers without an fsync; and refuses other values by name', async () => {
+      const own = await tempDir();
+      const sink = httpSink({ listen: '127.0.0.1:0', fsync: 'never' });
+      const a = await runPlugins([sink], { node: 'agent-6', dataDir: own.path });
+      const res = await fetch(`http://127.0.0.1:${sink.address()!.port}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'quick', Port: 1 }) });
+      expect(res.status).toBe(200);
+      expect(sink.persistence()).toMatchObject({ records: 1, writes: 1, fsyncs: 0 });
+      await a.stop();
+      const b = await runPlugins([httpSink({ listen: '127.0.0.1:0' })], { node: 'agent-6', dataDir: own.path });
+      expect(b.store.instance({ node: 'agent-6', id: 'quick' })).toBeDefined();
+      await b.stop();
+      await own.dispose();
+      expect(() => httpSink({ fsync: 'sometimes' as 'never' })).toThrow(/fsync/);
+    });
   });
 
 

@@ -11,7 +11,6 @@ import {
   parseListen,
   ValidationError,
   type Catalog,
-  type CatalogEvent,
   type CheckInput,
   type Plugin,
   type PluginContext,
@@ -20,11 +19,13 @@ import {
   type SourceEvent,
 } from '@signpost/core';
 import { AgentState, withChecks, type Registration } from './agent-state.js';
+import type { CompactionStep, LogStats } from './registration-log.js';
 import { Waiters } from './blocking.js';
 import { decodeAgentCheck, decodeAgentService, decodeCatalogDeregistration, decodeCatalogRegistration, DecodeError } from './decode.js';
 import { compileFilter, FilterError } from './filter.js';
 import { agentCheck, agentService, catalogServiceEntry, checkObject, healthEntry, nodeId, nodeObject, serviceObject } from './format.js';
 import { optionsSchema, parseOptions, type HttpSinkOptions } from './options.js';
+import { Reaper } from './reaper.js';
 import { TtlTimers, ttlOutput } from './ttl.js';
 
 /** The Consul version `/v1/agent/self` reports (clients check features by it). */
@@ -37,6 +38,15 @@ export interface HttpSink extends Plugin {
   address(): { host: string; port: number } | undefined;
   /** Requests blocked in a blocking query right now. */
   blockedRequests(): number;
+  /** The registrations log's counters (records, appends, fsyncs, compactions, sizes) while it runs with a data directory. */
+  persistence(): LogStats | undefined;
+}
+
+/** Knobs for tests and benchmarks, not for configs: a small log compacts often. */
+export interface HttpSinkTuning {
+  /** Compact once the log is past this and twice the live registrations (default 4 MiB). */
+  readonly compactMinBytes?: number;
+  readonly onCompactionStep?: (step: CompactionStep) => void | Promise<void>;
 }
 
 /** A plain-text error with Consul's status code. */
@@ -58,7 +68,7 @@ const all = (v: string | string[] | undefined): string[] => (v === undefined ? [
  * Consul's HTTP API over the catalog: reads with blocking queries (sink), and
  * agent and catalog registrations (source, through `ctx.publish`).
  */
-export function httpSink(options: HttpSinkOptions = {}): HttpSink {
+export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning = {}): HttpSink {
   const opts = parseOptions(options);
   const name = opts.name ?? 'http';
   let app: FastifyInstance | undefined;
@@ -67,6 +77,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
   let bound: { host: string; port: number } | undefined;
   let ttl: TtlTimers | undefined;
   let reap: Reaper | undefined;
+  let agentState: AgentState | undefined;
 
   return {
     name,
@@ -74,8 +85,15 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
     // its start-up reset must never replace what another replica's API registered.
     ownership: 'replica',
     async start(ctx) {
-      const state = new AgentState(ctx.dataDir ? join(ctx.dataDir, `${name}-registrations.json`) : undefined);
+      // The log and its snapshots in <dataDir>/<name>-registrations/; <name>-registrations.json
+      // is where earlier versions kept them, moved into the log once.
+      const state = new AgentState(
+        ctx.dataDir
+          ? { dir: join(ctx.dataDir, `${name}-registrations`), legacyFile: join(ctx.dataDir, `${name}-registrations.json`), fsync: opts.fsync ?? 'always', logger: ctx.logger, ...tuning }
+          : undefined,
+      );
       await state.load();
+      agentState = state;
       // Re-assert what clients registered before a restart: one reset replaces whatever this source owned.
       await ctx.publish([{ type: 'reset', instances: state.instances() }]);
 
@@ -89,7 +107,7 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
         // Its TTL checks go with it: a deadline left armed would expire a check no longer there.
         if (i.node === ctx.node) for (const c of i.checks) ttl?.disarm(c.id);
         await ctx.publish([{ type: 'remove', ref: { node: i.node, id: i.id } }]);
-        await state.save();
+        await state.sync();
       });
       reap = reaper;
       subscription = catalog.follow((event) => {
@@ -120,9 +138,13 @@ export function httpSink(options: HttpSinkOptions = {}): HttpSink {
       waiters?.close();
       await app?.close();
       app = undefined;
+      // What the requests answered before the close wrote is on disk once this settles.
+      await agentState?.close();
+      agentState = undefined;
     },
     address: () => bound,
     blockedRequests: () => waiters?.size ?? 0,
+    persistence: () => agentState?.stats(),
   };
 }
 
@@ -135,65 +157,18 @@ function indexOf(catalog: Catalog, key: string): number {
   return catalog.index;
 }
 
-/**
- * `DeregisterCriticalServiceAfter`: a service this API registered whose check stays
- * critical that long is deregistered, as Consul's agent reaps its services. Only
- * the owner may remove an instance, so services from other sources are left as
- * their source says.
- */
-class Reaper {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
-  constructor(
-    private readonly owner: string,
-    private readonly deregister: (i: ServiceInstance) => Promise<void>,
-  ) {}
-
-  onEvent(event: CatalogEvent): void {
-    if (event.type === 'snapshot') {
-      this.close();
-      for (const i of event.instances) this.#consider(i);
-    } else if (event.type === 'remove') this.#clear(instanceKeyOf(event.instance));
-    else this.#consider(event.instance);
-  }
-
-  #consider(i: ServiceInstance): void {
-    const key = instanceKeyOf(i);
-    if (i.source !== this.owner) return;
-    const after = i.checks
-      .filter((c) => c.status === 'critical' && c.definition.deregisterCriticalServiceAfter)
-      .map((c) => parseDuration(c.definition.deregisterCriticalServiceAfter!))
-      .filter((ms) => ms > 0);
-    if (after.length === 0) return this.#clear(key);
-    if (this.#timers.has(key)) return; // already critical: the clock runs from when it turned critical
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      void this.deregister(i).catch(() => undefined);
-    }, Math.min(...after));
-    timer.unref();
-    this.#timers.set(key, timer);
-  }
-
-  #clear(key: string): void {
-    clearTimeout(this.#timers.get(key));
-    this.#timers.delete(key);
-  }
-
-  close(): void {
-    for (const t of this.#timers.values()) clearTimeout(t);
-    this.#timers.clear();
-  }
-}
-
-const instanceKeyOf = (i: ServiceInstance): string => `${i.node}\u0000${i.id}`;
-
 function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, waiters: Waiters, opts: HttpSinkOptions, ttl: TtlTimers): void {
   const { catalog } = ctx;
-  let saving: Promise<void> = Promise.resolve();
   // Serialized bodies by request (blocking parameters aside), reused while the
   // catalog has not changed: a hot read costs a map lookup, not a JSON.stringify.
   const bodies = new Map<string, { index: number; body: string }>();
   const BODY_CACHE = 1000;
-  const persist = (): Promise<void> => (saving = saving.then(() => state.save()).catch((err: unknown) => ctx.logger.error({ err }, 'could not persist registrations')));
+  // A write is answered once its change is on disk: appended to the registrations log with the
+  // others of its turn, one fdatasync for them all. The log logs a failure once; each request says it.
+  const persist = (): Promise<void> =>
+    state.sync().catch((err: unknown) => {
+      throw new HttpError(500, `could not persist the registration: ${(err as Error).message}`);
+    });
 
   // Consul's clients PUT JSON with or without a content type.
   app.removeAllContentTypeParsers();

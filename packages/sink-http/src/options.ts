@@ -5,6 +5,14 @@ export const optionsSchema = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, description: 'Plugin name, and owner of what clients register (default "http").' })),
     listen: Type.Optional(Type.String({ format: 'listen', description: 'Address (default 127.0.0.1:8500).' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Largest request body accepted (default 1 MiB).' })),
+    fsync: Type.Optional(
+      Type.Unsafe<'always' | 'never'>({
+        type: 'string',
+        enum: ['always', 'never'],
+        description:
+          'When a registration is answered: "always" (default) once fdatasync says its log record is on disk; "never" once it is written to the OS, which a crash of this process keeps but a power loss or kernel crash may not.',
+      }),
+    ),
     acl: Type.Optional(
       Type.Object(
         {
