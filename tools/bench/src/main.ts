@@ -9,6 +9,7 @@ import { healthScenario } from './scenarios/health.js';
 import { httpScenario } from './scenarios/http.js';
 import { proxyScenario } from './scenarios/proxy.js';
 import { redisScenario } from './scenarios/redis.js';
+import { registerScenario } from './scenarios/register.js';
 import { storeScenario } from './scenarios/store.js';
 
 /** Scenarios by name; later issues add theirs here. */
@@ -20,6 +21,7 @@ const scenarios: Record<string, (opts: { scale: number }) => Promise<ScenarioRes
   proxy: proxyScenario,
   redis: redisScenario,
   chaos: chaosScenario,
+  register: registerScenario,
 };
 
 const USAGE = `Usage: npm run bench -- <scenario> [--scale <n>] [--out <dir>]
