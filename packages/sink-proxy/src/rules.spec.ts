@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileRule, parseRule, parseV1Rule, RuleError, type RequestFacts } from './rules.js';
+import { compileRule, hostTemplate, parseRule, parseV1Rule, RuleError, type RequestFacts } from './rules.js';
 
 const req = (over: Partial<Omit<RequestFacts, 'query'>> & { url?: string } = {}): RequestFacts => {
   const url = new URL(over.url ?? '/', 'http://x');
@@ -61,11 +61,44 @@ describe('parseRule (Traefik v2/v3)', () => {
     ['Header(`X`)', /Header takes 2 values, not 1/],
     ['PathPrefix(`api`)', /a path starts with "\/"/],
     ['PathRegexp(`(`)', /invalid regular expression/],
+    // RE2 (Go's regexp) has no backreferences or lookaround: refused, never run by a backtracking engine.
+    ['PathRegexp(`^/(a)\\1$`)', /invalid regular expression .*\(RE2 syntax, as Go's regexp\): error parsing regexp: invalid escape sequence/],
+    ['PathRegexp(`^/(?=admin)`)', /invalid or unsupported Perl syntax/],
+    ['HeaderRegexp(`X`, `(?<!a)b`)', /invalid named capture/],
+    ['QueryRegexp(`q`, `a{1001}`)', /invalid repeat count/],
     ['ClientIP(`nope`)', /ClientIP: expects IP addresses or CIDR ranges/],
     ['Host(`a) ', /unterminated value/],
   ])('rejects %s', (rule, message) => {
     expect(() => parseRule(rule)).toThrow(RuleError);
     expect(() => parseRule(rule)).toThrow(message);
+  });
+});
+
+describe('regular expressions run in linear time (RE2)', () => {
+  it.each([
+    ['PathRegexp(`^/(a+)+$`)', req({ path: `/${'a'.repeat(5000)}!` }), false],
+    ['PathRegexp(`^/(a+)+$`)', req({ path: `/${'a'.repeat(5000)}` }), true],
+    ['HostRegexp(`^(x+x+)+y$`)', req({ host: 'x'.repeat(5000) }), false],
+    ['HeaderRegexp(`X-A`, `^(a|aa)+$`)', req({ headers: { 'x-a': `${'a'.repeat(5000)}b` } }), false],
+    ['QueryRegexp(`q`, `^(.*a){20}$`)', req({ url: `/?q=${'a'.repeat(5000)}b` }), false],
+    ['PathRegexp(`^/v\\d+/(?P<id>[0-9]+)$`)', req({ path: '/v2/42' }), true],
+    ['HostRegexp(`^API\\.example\\.com$`)', req({ host: 'api.example.com' }), true],
+  ])('%s', (rule, request, expected) => {
+    expect(compileRule(parseRule(rule))(request)).toBe(expected);
+  });
+});
+
+describe('hostTemplate (v1 HostRegexp, gorilla/mux host templates)', () => {
+  it.each([
+    ['{sub:[a-z]+}.example.com', '^(?:[a-z]+)\\.example\\.com(?::[0-9]+)?$'],
+    ['{sub}.example.com', '^[^.]+\\.example\\.com(?::[0-9]+)?$'],
+    ['{n:[a-z]{2,3}}.x', '^(?:[a-z]{2,3})\\.x(?::[0-9]+)?$'],
+  ])('%s', (template, pattern) => {
+    expect(hostTemplate(template)).toBe(pattern);
+  });
+
+  it.each([['{sub:[a-z]+.example.com'], ['{bad name}.x']])('rejects %s', (template) => {
+    expect(() => hostTemplate(template)).toThrow(RuleError);
   });
 });
 
@@ -82,6 +115,9 @@ describe('parseV1Rule (Traefik 1.7 frontend rules)', () => {
     ['Headers:X-Env,prod', req({ headers: { 'x-env': 'prod' } }), true, []],
     ['HeadersRegexp:X-Env,^pr', req({ headers: { 'x-env': 'prod' } }), true, []],
     ['Query:debug=1,mobile', req({ url: '/?mobile' }), true, []],
+    ['HostRegexp:{sub:[a-z]+}.example.com', req({ host: 'api.example.com:8080' }), true, []],
+    ['HostRegexp:{sub:[a-z]+}.example.com', req({ host: 'x.api.example.com' }), false, []],
+    ['HostRegexp:{sub}.example.com', req({ host: 'a1.example.com' }), true, []],
   ])('%s', (rule, request, expected, strip) => {
     const parsed = parseV1Rule(rule);
     expect(compileRule(parsed.rule)(request)).toBe(expected);

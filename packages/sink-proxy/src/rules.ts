@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net';
+import { compilePattern, PatternError, type PatternTest } from './regex.js';
 
 /*
  * Traefik's routing rules, in both of its syntaxes, parsed into one tree and
@@ -11,7 +12,10 @@ import { BlockList, isIP } from 'node:net';
  *   (doc.traefik.io, "Rules & Priority")
  * - v1: Host:a.example,b.example;PathPrefixStrip:/api  — `,` or within a matcher,
  *   `;` and between matchers; the *Strip forms also strip what they matched.
+ *   HostRegexp takes gorilla/mux host templates there (`{sub:[a-z]+}.example.com`).
  *   (Traefik 1.7 docs, "Frontends: rules")
+ *
+ * Patterns are RE2's (Go's regexp), compiled by regex.ts in linear time.
  */
 
 export type Matcher =
@@ -198,14 +202,52 @@ export function parseV1Rule(text: string): V1Rule {
       rule = { kind: 'match', matcher: spec.matcher, args: values };
     } else if (spec.matcher === 'Query') {
       rule = values.map((v): Rule => ({ kind: 'match', matcher: 'Query', args: v.includes('=') ? v.split('=', 2) : [v] })).reduce((l, r) => ({ kind: 'or', left: l, right: r }));
+    } else if (spec.matcher === 'HostRegexp') {
+      rule = { kind: 'match', matcher: 'HostRegexp', args: values.map(hostTemplate) };
     } else {
       rule = { kind: 'match', matcher: spec.matcher, args: values };
     }
-    checkArgs(spec.matcher, spec.pairs ? values : values.slice(0, 1), 0);
+    checkArgs(spec.matcher, spec.pairs ? values : rule.kind === 'match' ? rule.args : values.slice(0, 1), 0);
     if (spec.strip) stripPrefixes.push(...values);
     rules.push(rule);
   }
   return { rule: rules.reduce((l, r) => ({ kind: 'and', left: l, right: r })), stripPrefixes };
+}
+
+/**
+ * A Traefik 1.7 HostRegexp value is a gorilla/mux host template, not a bare pattern:
+ * `{name}` is one label (`[^.]+`), `{name:pattern}` is the pattern, the rest is literal,
+ * and the whole host must match (any port aside). Turned here into one anchored pattern.
+ */
+export function hostTemplate(template: string): string {
+  let out = '';
+  let i = 0;
+  while (i < template.length) {
+    const open = template.indexOf('{', i);
+    if (open < 0) {
+      out += quoteMeta(template.slice(i));
+      break;
+    }
+    out += quoteMeta(template.slice(i, open));
+    let depth = 0;
+    let close = open;
+    for (; close < template.length; close++) {
+      if (template[close] === '{') depth++;
+      else if (template[close] === '}' && --depth === 0) break;
+    }
+    if (depth !== 0) throw new RuleError(`HostRegexp: unbalanced braces in ${JSON.stringify(template)}`);
+    const inner = template.slice(open + 1, close);
+    const colon = inner.indexOf(':');
+    const name = colon < 0 ? inner : inner.slice(0, colon);
+    if (!/^[A-Za-z0-9_]*$/.test(name)) throw new RuleError(`HostRegexp: bad variable name ${JSON.stringify(name)} in ${JSON.stringify(template)}`);
+    out += colon < 0 ? '[^.]+' : `(?:${inner.slice(colon + 1)})`;
+    i = close + 1;
+  }
+  return `^${out}(?::[0-9]+)?$`;
+}
+
+function quoteMeta(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 function canonical(name: string): Matcher | undefined {
@@ -216,9 +258,10 @@ function checkArgs(m: Matcher, args: readonly string[], at: number): void {
   if (m.endsWith('Regexp')) {
     for (const a of m === 'HostRegexp' || m === 'PathRegexp' ? args : args.slice(1)) {
       try {
-        new RegExp(a);
+        compilePattern(a);
       } catch (err) {
-        throw new RuleError(`${m}: invalid regular expression ${JSON.stringify(a)}: ${(err as Error).message}`, at);
+        if (!(err instanceof PatternError)) throw err;
+        throw new RuleError(`${m}: invalid regular expression ${JSON.stringify(a)} (RE2 syntax, as Go's regexp): ${err.message}`, at);
       }
     }
   }
@@ -273,16 +316,16 @@ function compileMatcher(m: Matcher, args: readonly string[]): (req: RequestFacts
       return (req) => hosts.some((h) => hostMatches(h, req.host));
     }
     case 'HostRegexp': {
-      const res = args.map((a) => new RegExp(a, 'i'));
-      return (req) => res.some((re) => re.test(req.host));
+      const res: PatternTest[] = args.map((a) => compilePattern(a, { caseInsensitive: true }));
+      return (req) => res.some((test) => test(req.host));
     }
     case 'Path':
       return (req) => args.includes(req.path);
     case 'PathPrefix':
       return (req) => args.some((p) => req.path.startsWith(p));
     case 'PathRegexp': {
-      const res = args.map((a) => new RegExp(a));
-      return (req) => res.some((re) => re.test(req.path));
+      const res: PatternTest[] = args.map((a) => compilePattern(a));
+      return (req) => res.some((test) => test(req.path));
     }
     case 'Method': {
       const methods = args.map((a) => a.toUpperCase());
@@ -291,14 +334,14 @@ function compileMatcher(m: Matcher, args: readonly string[]): (req: RequestFacts
     case 'Header':
       return (req) => header(req, args[0]!).includes(args[1]!);
     case 'HeaderRegexp': {
-      const re = new RegExp(args[1]!);
-      return (req) => header(req, args[0]!).some((v) => re.test(v));
+      const test = compilePattern(args[1]!);
+      return (req) => header(req, args[0]!).some((v) => test(v));
     }
     case 'Query':
       return args.length === 1 ? (req) => req.query.has(args[0]!) : (req) => req.query.getAll(args[0]!).includes(args[1]!);
     case 'QueryRegexp': {
-      const re = new RegExp(args[1]!);
-      return (req) => req.query.getAll(args[0]!).some((v) => re.test(v));
+      const test = compilePattern(args[1]!);
+      return (req) => req.query.getAll(args[0]!).some((v) => test(v));
     }
     case 'ClientIP': {
       const list = new BlockList();
