@@ -1,63 +1,33 @@
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { BlockList, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
-import { Pool } from 'undici';
 import type { Subscription } from 'rxjs';
-import {
-  formatListen,
-  isRoutable,
-  parseDuration,
-  parseListen,
-  Type,
-  validate,
-  type CatalogEvent,
-  type Plugin,
-  type PluginContext,
-  type PluginModule,
-  type Static,
-} from '@signpost/core';
+import { formatListen, isRoutable, parseDuration, parseListen, type CatalogEvent, type Plugin, type PluginContext, type PluginModule } from '@signpost/core';
 import { Balancer, BackendHealth } from './balancer.js';
-import { byPriority, mergeRouters, serviceRoutes, type Backend, type RouteOptions, type Router } from './routes.js';
+import { readBody } from './body.js';
+import { Forwarder, hostPort, pick, plain, type Live } from './forward.js';
+import { clientAddress, entryHeaders } from './headers.js';
+import { applyMiddlewares } from './middlewares.js';
+import { entryPointConfigs, optionsSchema, parseOptions, type EntryPointConfig, type ProxySinkOptions } from './options.js';
+import { byPriority, mergeRouters, serviceRoutes, type Backend, type RouteOptions, type RouteProblem, type Router } from './routes.js';
 import type { RequestFacts } from './rules.js';
+import { DEFAULT_TRANSPORT, loadTransports } from './transports.js';
+import { isWebSocket, replayWithoutUpgrade } from './upgrade.js';
 
-const Duration = Type.String({ format: 'duration' });
-
-export const optionsSchema = Type.Object(
-  {
-    name: Type.Optional(Type.String({ minLength: 1 })),
-    entrypoints: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+$' }), Type.String({ format: 'listen' }), { description: 'Listeners by name (default { web: 127.0.0.1:8080 }).' })),
-    admin: Type.Optional(Type.String({ format: 'listen', description: 'Admin endpoint (routers and backends as JSON); off by default.' })),
-    exposedByDefault: Type.Optional(Type.Boolean()),
-    defaultRule: Type.Optional(Type.String({ minLength: 1 })),
-    domain: Type.Optional(Type.String({ minLength: 1 })),
-    prefix: Type.Optional(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.-]+$' })),
-    includeWarning: Type.Optional(Type.Boolean({ description: 'Route to warning instances too (default true, as Consul DNS).' })),
-    loadBalancer: Type.Optional(Type.Unsafe<'wrr' | 'leastconn'>({ type: 'string', enum: ['wrr', 'leastconn'], description: 'Weighted round robin (default) or least connections.' })),
-    connectTimeout: Type.Optional(Duration),
-    responseTimeout: Type.Optional(Duration),
-    ejectFor: Type.Optional(Duration),
-  },
-  { additionalProperties: false },
-);
-export type ProxySinkOptions = Static<typeof optionsSchema>;
-
-export function parseOptions(input: unknown): ProxySinkOptions {
-  return validate(optionsSchema, input ?? {}, 'plugin proxy');
-}
+export { optionsSchema, parseOptions, type ProxySinkOptions } from './options.js';
 
 export interface ProxySink extends Plugin {
   /** Bound addresses by entry point (and `admin`). */
   addresses(): Record<string, { host: string; port: number }>;
   routers(): readonly Router[];
+  /** Why routers were not built, by the latest rebuild of each service. */
+  problems(): readonly RouteProblem[];
 }
 
-interface Live {
-  readonly router: Router;
-  readonly balancer: Balancer;
-}
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+type UpgradeHandler = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 /**
  * A reverse proxy whose routes come from service tags and follow the catalog by
@@ -66,36 +36,32 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
  */
 export function proxySink(options: ProxySinkOptions = {}): ProxySink {
   const opts = parseOptions(options);
-  const entrypoints = opts.entrypoints ?? { web: '127.0.0.1:8080' };
+  const entrypoints = entryPointConfigs(opts);
   const routeOptions: RouteOptions = {
     prefix: opts.prefix ?? 'traefik',
     exposedByDefault: opts.exposedByDefault ?? false,
     defaultRule: opts.defaultRule ?? 'Host(`{{ name }}.{{ domain }}`)',
     domain: opts.domain ?? 'localhost',
-    entrypoints: Object.keys(entrypoints),
+    entrypoints: entrypoints.map((e) => e.name),
     loadBalancer: opts.loadBalancer ?? 'wrr',
+    transports: [DEFAULT_TRANSPORT, ...Object.keys(opts.serversTransports ?? {})],
   };
   const health = new BackendHealth(parseDuration(opts.ejectFor ?? '10s'));
   const connectTimeoutMs = parseDuration(opts.connectTimeout ?? '5s');
   const responseTimeoutMs = parseDuration(opts.responseTimeout ?? '60s');
-  // HTTP goes through undici pools (keep-alive per backend): measured side by side,
-  // 1.6x the requests/s of http-proxy on these machines (see the README). http-proxy
-  // still carries WebSocket upgrades, which undici's client does not proxy.
-  const pools = new Map<string, Pool>();
-  const poolFor = (origin: string): Pool => {
-    let pool = pools.get(origin);
-    if (!pool) {
-      pool = new Pool(origin, { connections: 256, pipelining: 1, headersTimeout: responseTimeoutMs, bodyTimeout: responseTimeoutMs, connect: { timeout: connectTimeoutMs, rejectUnauthorized: false } });
-      pools.set(origin, pool);
-    }
-    return pool;
-  };
-  const proxy = httpProxy.createProxyServer({ xfwd: true, proxyTimeout: responseTimeoutMs, timeout: responseTimeoutMs, ws: true });
+  const connectionsPerBackend = opts.connectionsPerBackend ?? 256;
+  const bodyBuffer = opts.requestBodyBuffer ?? 65_536;
+  const serverName = hostname();
+  // http-proxy carries WebSocket upgrades only, which undici's client does not proxy.
+  const proxy = httpProxy.createProxyServer({ proxyTimeout: responseTimeoutMs, timeout: responseTimeoutMs, ws: true });
+  let forwarder: Forwarder | undefined;
+  let transports: Awaited<ReturnType<typeof loadTransports>> | undefined;
   let ctx: PluginContext | undefined;
   let subscription: Subscription | undefined;
   const servers: Array<{ name: string; server: Server }> = [];
   const bound: Record<string, { host: string; port: number }> = {};
   const byService = new Map<string, Live[]>();
+  const problemsByService = new Map<string, RouteProblem[]>();
   let table: readonly Live[] = [];
   const dirty = new Set<string>();
   let flushing = false;
@@ -106,7 +72,9 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     for (const service of dirty) {
       const instances = ctx.catalog.instances(service).filter((i) => isRoutable(i, { includeWarning: opts.includeWarning ?? true }));
       const { routers, problems } = serviceRoutes(service, instances, routeOptions);
-      for (const p of problems) ctx.logger.error({ service: p.service, instances: p.instances, reason: p.reason }, 'a route was not built');
+      for (const p of problems) ctx.logger.error({ service: p.service, instances: p.instances, ...(p.router ? { router: p.router } : {}), ...(p.key ? { key: p.key } : {}), reason: p.reason }, 'a route was not built');
+      if (problems.length) problemsByService.set(service, problems);
+      else problemsByService.delete(service);
       const previous = new Map((byService.get(service) ?? []).map((l) => [l.router.name, l]));
       const live = mergeRouters(routers).map((router) => {
         const old = previous.get(router.name);
@@ -119,19 +87,13 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     }
     dirty.clear();
     table = [...byService.values()].flat().sort((a, b) => byPriority(a.router, b.router));
-    // Pools of backends no router uses any more are closed (requests in flight finish first).
-    const inUse = new Set(table.flatMap((l) => l.router.backends.map(origin)));
-    for (const [key, pool] of pools) {
-      if (!inUse.has(key)) {
-        pools.delete(key);
-        void pool.close().catch(() => undefined);
-      }
-    }
+    forwarder?.retain(table.flatMap((l) => l.router.backends));
   };
 
   const onEvent = (event: CatalogEvent): void => {
     if (event.type === 'snapshot') {
       byService.clear();
+      problemsByService.clear();
       for (const i of event.instances) dirty.add(i.service);
     } else {
       dirty.add(event.instance.service);
@@ -143,123 +105,57 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     }
   };
 
-  const route = (req: IncomingMessage, entrypoint: string): { live: Live; facts: RequestFacts; search: string } | undefined => {
+  const route = (req: IncomingMessage, entrypoint: string, headers: RequestFacts['headers'], clientIp: string): { live: Live; facts: RequestFacts; search: string } | undefined => {
     // Split, not `new URL`: one parse per request, shared with the rewrite below.
     const raw = req.url ?? '/';
     const q = raw.indexOf('?');
     const search = q < 0 ? '' : raw.slice(q);
-    const facts: RequestFacts = {
-      host: req.headers.host ?? '',
-      path: q < 0 ? raw : raw.slice(0, q),
-      method: req.method ?? 'GET',
-      headers: req.headers,
-      query: new URLSearchParams(search),
-      clientIp: req.socket.remoteAddress ?? '',
-    };
+    const facts: RequestFacts = { host: req.headers.host ?? '', path: q < 0 ? raw : raw.slice(0, q), method: req.method ?? 'GET', headers, query: new URLSearchParams(search), clientIp };
     const live = table.find((l) => (l.router.entrypoints.length === 0 || l.router.entrypoints.includes(entrypoint)) && l.router.matches(facts));
     return live ? { live, facts, search } : undefined;
   };
 
-  const rewrite = (req: IncomingMessage, router: Router, facts: RequestFacts, search: string): void => {
-    if (router.middlewares.length === 0) return;
-    let path = facts.path;
-    for (const m of router.middlewares) {
-      if (m.stripPrefixes) {
-        const hit = m.stripPrefixes.filter((p) => path.startsWith(p)).sort((a, b) => b.length - a.length)[0];
-        if (hit) {
-          path = path.slice(hit.length);
-          if (!path.startsWith('/')) path = `/${path}`;
-          req.headers['x-forwarded-prefix'] = hit.replace(/\/$/, '');
-        }
-      }
-      if (m.addPrefix) path = `${m.addPrefix.replace(/\/$/, '')}${path}`;
-      if (m.requestHeaders) for (const [k, v] of Object.entries(m.requestHeaders)) req.headers[k.toLowerCase()] = v;
+  const handle = (ep: EntryPointConfig, trusted: (ip: string) => boolean): Handler => (req, res) => {
+    // Traefik's writeTimeout (Go's http.Server.WriteTimeout): the connection is closed when the answer is not written in time.
+    if (ep.writeTimeoutMs > 0) {
+      const timer = setTimeout(() => res.destroy(), ep.writeTimeoutMs);
+      res.once('close', () => clearTimeout(timer));
     }
-    req.url = `${path}${search}`;
-  };
-
-  const pick = (live: Live, req: IncomingMessage, tried: ReadonlySet<string>): Backend | undefined => {
-    const cookie = live.router.stickyCookie;
-    if (cookie) {
-      const wanted = parseCookies(req.headers.cookie)[cookie];
-      const sticky = wanted ? live.router.backends.find((b) => stickyValue(b) === wanted && !tried.has(b.key)) : undefined;
-      if (sticky && health.alive(sticky.key)) return sticky;
-    }
-    return live.balancer.pick(tried);
-  };
-
-  const plain = (res: ServerResponse, status: number, text: string): void => {
-    if (res.headersSent) return void res.destroy();
-    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) }).end(text);
-  };
-
-  const forward = (req: IncomingMessage, res: ServerResponse, live: Live, tried: Set<string>): void => {
-    const backend = pick(live, req, tried);
-    if (!backend) {
-      ctx?.logger.warn({ router: live.router.name, url: req.url }, 'no live backend');
-      return plain(res, 503, 'Service Unavailable: no live backend\n');
-    }
-    tried.add(backend.key);
-    health.begin(backend.key);
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      health.end(backend.key);
-    };
-    res.once('close', finish);
-    if (live.router.stickyCookie) res.setHeader('Set-Cookie', `${live.router.stickyCookie}=${stickyValue(backend)}; Path=/; HttpOnly`);
-    const hasBody = !(req.method === 'GET' || req.method === 'HEAD') && (req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined);
-    poolFor(origin(backend)).stream(
-      { path: req.url ?? '/', method: req.method ?? 'GET', headers: upstreamHeaders(req), body: hasBody ? req : null },
-      ({ statusCode, headers }) => {
-        res.writeHead(statusCode, downstreamHeaders(headers));
-        return res;
-      },
-      (err: (Error & { code?: string }) | null) => {
-        finish();
-        if (!err) return;
-        const code = err.code ?? '';
-        const connectFailure = ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET'].includes(code);
-        if (connectFailure) health.eject(backend.key);
-        // Retry once, on another backend, only if nothing was sent back yet and the request may be repeated.
-        if (connectFailure && !res.headersSent && tried.size === 1 && IDEMPOTENT.has(req.method ?? '') && !hasBody) {
-          ctx?.logger.warn({ router: live.router.name, backend: hostPort(backend), err: code }, 'backend failed; retrying on another');
-          return forward(req, res, live, tried);
-        }
-        if (res.destroyed || res.writableEnded) return;
-        ctx?.logger.warn({ router: live.router.name, backend: hostPort(backend), err: code || err.message }, 'upstream failure');
-        plain(res, code === 'UND_ERR_HEADERS_TIMEOUT' ? 504 : 502, code === 'UND_ERR_HEADERS_TIMEOUT' ? 'Gateway Timeout\n' : 'Bad Gateway\n');
-      },
-    );
-  };
-
-  const handle = (entrypoint: string) => (req: IncomingMessage, res: ServerResponse) => {
-    const hit = route(req, entrypoint);
+    const clientIp = clientAddress(req.socket.remoteAddress);
+    const headers = entryHeaders(req.headers, { clientIp, trusted: trusted(clientIp), tls: false, hostname: serverName, websocket: false });
+    const hit = route(req, ep.name, headers, clientIp);
     if (!hit) {
-      ctx?.logger.debug({ entrypoint, host: req.headers.host, url: req.url }, 'no route');
+      ctx?.logger.debug({ entrypoint: ep.name, host: req.headers.host, url: req.url }, 'no route');
       return plain(res, 404, '404 page not found\n');
     }
-    if (!req.headers['x-forwarded-host'] && req.headers.host) req.headers['x-forwarded-host'] = req.headers.host;
-    rewrite(req, hit.live.router, hit.facts, hit.search);
-    forward(req, res, hit.live, new Set());
+    req.url = applyMiddlewares(hit.live.router.middlewares, hit.facts.path, hit.search, headers);
+    void readBody(req, bodyBuffer).then((body) => {
+      if (!body) return void res.destroy();
+      forwarder?.forward(req, res, hit.live, headers, body);
+    });
   };
 
-  const upgrade = (entrypoint: string) => (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const hit = route(req, entrypoint);
-    const backend = hit ? pick(hit.live, req, new Set()) : undefined;
+  const upgrade = (ep: EntryPointConfig, trusted: (ip: string) => boolean, server: () => Server): UpgradeHandler => (req, socket, head) => {
+    if (!isWebSocket(req)) return replayWithoutUpgrade(server(), req, socket, head);
+    const clientIp = clientAddress(req.socket.remoteAddress);
+    const headers = entryHeaders(req.headers, { clientIp, trusted: trusted(clientIp), tls: false, hostname: serverName, websocket: true });
+    const hit = route(req, ep.name, headers, clientIp);
+    const backend = hit ? pick(hit.live, req, new Set(), health) : undefined;
     if (!hit || !backend) {
       socket.end(`HTTP/1.1 ${hit ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
       return;
     }
-    rewrite(req, hit.live.router, hit.facts, hit.search);
-    proxy.ws(req, socket, head, { target: `${backend.scheme}://${hostPort(backend)}`, xfwd: true }, (err: NodeJS.ErrnoException) => {
+    req.url = applyMiddlewares(hit.live.router.middlewares, hit.facts.path, hit.search, headers);
+    req.headers = headers;
+    const agent = backend.scheme === 'https' ? transports?.get(backend.transport)?.wsAgent : undefined;
+    proxy.ws(req, socket, head, { target: `${backend.scheme}://${hostPort(backend)}`, xfwd: false, ...(agent ? { agent } : {}) }, (err: NodeJS.ErrnoException) => {
       ctx?.logger.warn({ router: hit.live.router.name, err: err.code ?? err.message }, 'websocket upstream failure');
       socket.destroy();
     });
   };
 
-  const admin = (req: IncomingMessage, res: ServerResponse): void => {
+  const admin: Handler = (req, res) => {
+    if (req.url !== '/' && req.url !== '/api/routers') return plain(res, 404, '404 page not found\n');
     const body = JSON.stringify({
       routers: table.map(({ router }) => ({
         name: router.name,
@@ -270,17 +166,27 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
         middlewares: router.middlewares,
         loadBalancer: router.loadBalancer,
         stickyCookie: router.stickyCookie ?? null,
-        backends: router.backends.map((b) => ({ url: `${b.scheme}://${hostPort(b)}`, weight: b.weight, alive: health.alive(b.key), ejectedUntil: health.ejectedUntil(b.key) ?? null, active: health.active(b.key) })),
+        backends: router.backends.map((b) => ({
+          url: `${b.scheme}://${hostPort(b)}`,
+          transport: b.scheme === 'https' ? b.transport : null,
+          weight: b.weight,
+          alive: health.alive(b.key),
+          ejectedUntil: health.ejectedUntil(b.key) ?? null,
+          active: health.active(b.key),
+          streamingBodies: forwarder?.streaming(b.key) ?? 0,
+        })),
       })),
+      errors: [...problemsByService.values()].flat(),
     });
-    if (req.url !== '/' && req.url !== '/api/routers') return plain(res, 404, '404 page not found\n');
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
   };
 
-  const listen = async (name: string, address: string, handler: (req: IncomingMessage, res: ServerResponse) => void, onUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): Promise<void> => {
-    const server = createServer({ requestTimeout: 0 }, handler);
-    server.headersTimeout = Math.max(connectTimeoutMs, 10_000);
-    if (onUpgrade) server.on('upgrade', onUpgrade);
+  const listen = async (name: string, address: string, timeouts: Pick<EntryPointConfig, 'readTimeoutMs' | 'idleTimeoutMs'>, handler: Handler, onUpgrade?: (server: () => Server) => UpgradeHandler): Promise<void> => {
+    // Node checks its request and header deadlines on this interval (30 s by default), so it follows the shortest deadline.
+    const headersTimeout = timeouts.readTimeoutMs > 0 ? Math.min(10_000, timeouts.readTimeoutMs) : 10_000;
+    const server = createServer({ requestTimeout: timeouts.readTimeoutMs, headersTimeout, connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))) }, handler);
+    server.keepAliveTimeout = timeouts.idleTimeoutMs;
+    if (onUpgrade) server.on('upgrade', onUpgrade(() => server));
     const { host, port } = parseListen(address);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -294,11 +200,24 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
   return {
     name: opts.name ?? 'proxy',
     async start(c) {
+      transports = await loadTransports(opts, c.baseDir);
+      forwarder = new Forwarder({
+        health,
+        transports,
+        connectTimeoutMs,
+        responseTimeoutMs,
+        connectionsPerBackend,
+        streamingBodiesPerBackend: opts.streamingBodiesPerBackend ?? Math.max(1, Math.floor(connectionsPerBackend / 2)),
+        logger: () => ctx?.logger,
+      });
       ctx = c;
       subscription = c.catalog.follow(onEvent);
       rebuild();
-      for (const [name, address] of Object.entries(entrypoints)) await listen(name, address, handle(name), upgrade(name));
-      if (opts.admin) await listen('admin', opts.admin, admin);
+      for (const ep of entrypoints) {
+        const trusted = trustCheck(ep);
+        await listen(ep.name, ep.address, ep, handle(ep, trusted), (server) => upgrade(ep, trusted, server));
+      }
+      if (opts.admin) await listen('admin', opts.admin, { readTimeoutMs: 60_000, idleTimeoutMs: 5_000 }, admin);
       c.logger.info({ entrypoints: Object.fromEntries(Object.entries(bound).map(([k, v]) => [k, formatListen(v)])) }, 'proxy listening');
     },
     async stop() {
@@ -313,68 +232,32 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
         ),
       );
       proxy.close();
-      await Promise.all([...pools.values()].map((p) => p.destroy().catch(() => undefined)));
-      pools.clear();
+      await forwarder?.close();
+      for (const t of transports?.values() ?? []) t.wsAgent.destroy();
       ctx = undefined;
     },
     addresses: () => ({ ...bound }),
     routers: () => table.map((l) => l.router),
+    problems: () => [...problemsByService.values()].flat(),
   };
 }
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
-
-/** The request's headers for the backend: hop-by-hop ones dropped, X-Forwarded-* added (RFC 7239's predecessors, as Traefik sends them). */
-function upstreamHeaders(req: IncomingMessage): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  const client = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
-  const prior = req.headers['x-forwarded-for'];
-  out['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client;
-  out['x-forwarded-proto'] ??= 'encrypted' in req.socket ? 'https' : 'http';
-  out['x-forwarded-port'] ??= String(req.socket.localPort ?? '');
-  if (req.headers.host) out['x-forwarded-host'] ??= req.headers.host;
-  if (req.headers.host) out['host'] = req.headers.host;
-  return out;
-}
-
-function downstreamHeaders(headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-  return out;
-}
-
-function origin(b: Backend): string {
-  return `${b.scheme}://${hostPort(b)}`;
-}
-
-function hostPort(b: Backend): string {
-  return b.host.includes(':') ? `[${b.host}]:${b.port}` : `${b.host}:${b.port}`;
+/** Whose forwarded headers an entry point believes: everyone's with `insecure`, else those of `trustedIPs`. */
+function trustCheck(ep: EntryPointConfig): (ip: string) => boolean {
+  if (ep.insecure) return () => true;
+  if (ep.trustedIPs.length === 0) return () => false;
+  const list = new BlockList();
+  for (const entry of ep.trustedIPs) {
+    const [ip, bits] = entry.split('/') as [string, string | undefined];
+    const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
+    if (bits === undefined) list.addAddress(ip, family);
+    else list.addSubnet(ip, Number(bits), family);
+  }
+  return (ip) => isIP(ip) !== 0 && list.check(ip, isIP(ip) === 6 ? 'ipv6' : 'ipv4');
 }
 
 function sameBackend(a: Backend, b: Backend): boolean {
-  return a.key === b.key && a.host === b.host && a.port === b.port && a.weight === b.weight && a.scheme === b.scheme;
-}
-
-const stickyValues = new WeakMap<Backend, string>();
-
-/** The sticky cookie's value: a hash of the backend, so its address is not exposed; hashed once per backend, not per request. */
-function stickyValue(b: Backend): string {
-  let value = stickyValues.get(b);
-  if (value === undefined) {
-    value = createHash('sha256').update(b.key).digest('hex').slice(0, 16);
-    stickyValues.set(b, value);
-  }
-  return value;
-}
-
-function parseCookies(header: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const part of (header ?? '').split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0) out[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
-  }
-  return out;
+  return a.key === b.key && a.host === b.host && a.port === b.port && a.weight === b.weight && a.scheme === b.scheme && a.transport === b.transport;
 }
 
 /** Config entry: `plugins: [{ plugin: proxy, entrypoints: { web: 127.0.0.1:8080 } }]`. */

@@ -1,10 +1,19 @@
 import type { ServiceInstance } from '@signpost/core';
+import { fabioRoutes } from './fabio.js';
+import type { Middleware } from './middlewares.js';
 import { compileRule, parseRule, parseV1Rule, RuleError, type RequestFacts, type Rule } from './rules.js';
+import { DEFAULT_COOKIE, type CookieAttributes } from './sticky.js';
+import { classifyKey, normalizeKey, type Scope } from './tag-keys.js';
+import { DEFAULT_TRANSPORT, transportName } from './transports.js';
+
+export type { Middleware } from './middlewares.js';
 
 /*
  * From service tags to routers and backends, as Traefik's Consul Catalog provider
  * reads them (v1 `traefik.frontend.*`, v2/v3 `traefik.http.*`) and as Fabio reads
  * `urlprefix-` tags. Pure: instances in, a route table and the problems found out.
+ * Every key is classified by tag-keys.ts first; a router any refused key configures
+ * (itself, its service, one of its middlewares) is not built.
  */
 
 export interface RouteOptions {
@@ -19,12 +28,8 @@ export interface RouteOptions {
   readonly entrypoints: readonly string[];
   /** Load balancing when the tags do not choose (v1's `backend.loadbalancer.method` does). */
   readonly loadBalancer?: 'wrr' | 'leastconn';
-}
-
-export interface Middleware {
-  readonly stripPrefixes?: readonly string[];
-  readonly addPrefix?: string;
-  readonly requestHeaders?: Readonly<Record<string, string>>;
+  /** Names of the configured serversTransports a service may select (`default` always exists). */
+  readonly transports?: readonly string[];
 }
 
 export interface Backend {
@@ -33,6 +38,8 @@ export interface Backend {
   readonly host: string;
   readonly port: number;
   readonly scheme: 'http' | 'https';
+  /** The serversTransport verifying it when its scheme is https. */
+  readonly transport: string;
   readonly weight: number;
 }
 
@@ -48,11 +55,16 @@ export interface Router {
   readonly backends: readonly Backend[];
   readonly loadBalancer: 'wrr' | 'leastconn';
   readonly stickyCookie?: string;
+  readonly stickyCookieAttributes?: CookieAttributes;
 }
 
 export interface RouteProblem {
   readonly service: string;
   readonly instances: readonly string[];
+  /** The router not built, when the problem is one router's. */
+  readonly router?: string;
+  /** The tag key (prefix included) that was refused. */
+  readonly key?: string;
   readonly reason: string;
 }
 
@@ -63,6 +75,14 @@ export interface RouteTable {
 }
 
 type Labels = Map<string, string>;
+interface Refusal {
+  readonly key: string;
+  readonly reason: string;
+}
+
+function scopeId(s: Scope): string {
+  return 'name' in s ? `${s.kind}:${s.name}` : s.kind;
+}
 
 /** Builds every router of one Consul service from its routable instances. */
 export function serviceRoutes(service: string, instances: readonly ServiceInstance[], options: RouteOptions): { routers: Router[]; problems: RouteProblem[] } {
@@ -73,213 +93,226 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
     const flag = label(i, `${p}.enable`);
     return flag === undefined ? options.exposedByDefault : flag === 'true';
   });
-  const fabio = instances.flatMap((i) => fabioRoutes(i, service));
+  const fabio = instances.flatMap((i) => fabioRoutes(i, service, problems));
+  if (enabled.length === 0) return { routers: fabio, problems };
+  const ids = enabled.map((i) => i.id);
 
-  if (enabled.length) {
-    // Each router and service definition must read the same on every instance that gives it.
-    const defs = new Map<string, { value: string; from: string }>();
-    const conflicts = new Map<string, Set<string>>();
-    for (const i of enabled) {
-      for (const [k, v] of labelsOf(i, p)) {
-        const seen = defs.get(k);
-        if (!seen) defs.set(k, { value: v, from: i.id });
-        else if (seen.value !== v) {
-          const top = k.split('.').slice(0, 3).join('.');
-          if (!conflicts.has(top)) conflicts.set(top, new Set([seen.from]));
-          conflicts.get(top)!.add(i.id);
-        }
+  // Each router and service definition must read the same on every instance that gives it.
+  const defs = new Map<string, { value: string; from: string }>();
+  const conflicts = new Map<string, Set<string>>();
+  for (const i of enabled) {
+    for (const [k, v] of labelsOf(i, p)) {
+      const seen = defs.get(k);
+      if (!seen) defs.set(k, { value: v, from: i.id });
+      else if (seen.value !== v) {
+        const top = k.split('.').slice(0, 3).join('.');
+        if (!conflicts.has(top)) conflicts.set(top, new Set([seen.from]));
+        conflicts.get(top)!.add(i.id);
       }
     }
-    for (const [top, ids] of conflicts) {
-      problems.push({ service, instances: [...ids].sort(), reason: `the instances define ${p}.${top} differently; the router is dropped` });
-    }
-    const labels: Labels = new Map([...defs].map(([k, v]) => [k, v.value]));
-    const dropped = (key: string): boolean => [...conflicts.keys()].some((c) => key.startsWith(c));
-
-    const backends = (port: string | undefined, scheme: string | undefined): Backend[] =>
-      enabled.map((i) => ({
-        key: `${i.node}\u0000${i.id}`,
-        host: i.address || i.nodeAddress,
-        port: port ? Number(port) : i.port,
-        scheme: scheme === 'https' ? 'https' : 'http',
-        weight: Number(label(i, `${p}.weight`) ?? i.weights.passing) || 1,
-      }));
-
-    const v1 = v1Routers(service, labels, options, backends(undefined, undefined), dropped, problems, enabled);
-    const v2 = v2Routers(service, labels, options, backends, dropped, problems, enabled);
-    routers.push(...v1, ...v2);
-    if (v1.length === 0 && v2.length === 0 && !hasV2Routers(labels)) {
-      const rule = options.defaultRule.replace(/\{\{\s*name\s*\}\}/g, service).replace(/\{\{\s*domain\s*\}\}/g, options.domain);
-      const r = makeRouter(`${service}@${service}`, service, rule, 'v2', undefined, options.entrypoints, [], backends(undefined, undefined), options.loadBalancer ?? 'wrr', undefined, problems, enabled);
-      if (r) routers.push(r);
-    }
   }
+  for (const [top, ids] of conflicts) problems.push({ service, instances: [...ids].sort(), reason: `the instances define ${p}.${top} differently; the router is dropped` });
+  const labels: Labels = new Map([...defs].map(([k, v]) => [k, v.value]));
+  const conflicted = (key: string): boolean => [...conflicts.keys()].some((c) => key.startsWith(c));
+
+  // The first refused key of each scope; a router is built only if none of its scopes has one.
+  const refused = new Map<string, Refusal>();
+  const used = new Set<string>();
+  for (const [k, v] of labels) {
+    const verdict = classifyKey(k, v);
+    const id = scopeId(verdict.scope);
+    if (verdict.refused && !refused.has(id)) refused.set(id, { key: `${p}.${k}`, reason: verdict.refused });
+  }
+  /** The first refusal among `scopes`, marking them as used by some router. */
+  const blocker = (...scopes: string[]): Refusal | undefined => {
+    for (const s of scopes) used.add(s);
+    for (const s of scopes) if (refused.has(s)) return refused.get(s);
+    return undefined;
+  };
+  const drop = (router: string, why: Refusal): void => {
+    problems.push({ service, instances: ids, router, key: why.key, reason: `${why.key}: ${why.reason}; the router is dropped` });
+  };
+  const build = (b: RouterSpec): void => {
+    const r = makeRouter(b, service, problems, ids);
+    if (r) routers.push(r);
+  };
+
+  const v1Port = labels.get('port');
+  const v1Scheme = labels.get('protocol') === 'https' ? 'https' : 'http';
+  const backendsFor = (port: string | undefined, scheme: 'http' | 'https', transport: string, weight: string | undefined): Backend[] =>
+    enabled.map((i) => ({
+      key: `${i.node}\u0000${i.id}`,
+      host: i.address || i.nodeAddress,
+      port: port ? Number(port) : i.port,
+      scheme,
+      transport,
+      weight: Number(weight ?? label(i, `${p}.weight`) ?? i.weights.passing) || 1,
+    }));
+  const domain = labels.get('domain') ?? options.domain;
+  const defaultRule = options.defaultRule.replace(/\{\{\s*name\s*\}\}/g, service).replace(/\{\{\s*domain\s*\}\}/g, domain);
+
+  // Traefik v1: `frontend.rule` and `frontends.<name>.rule`, over the one v1 backend.
+  const method = labels.get('backend.loadbalancer.method');
+  const lb = method === 'drr' ? 'leastconn' : method === 'wrr' ? 'wrr' : (options.loadBalancer ?? 'wrr');
+  const v1Sticky = labels.get('backend.loadbalancer.stickiness') === 'true' || labels.get('backend.loadbalancer.sticky') === 'true';
+  const frontends: string[] = [...new Set([...labels.keys()].flatMap((k) => (k === 'frontend.rule' ? ['frontend'] : /^frontends\.([^.]+)\.rule$/.test(k) ? [`frontends.${k.split('.')[1]}`] : [])))];
+  for (const name of frontends) {
+    if (conflicted(`${name}.`) || conflicted(name)) continue;
+    const why = blocker(`frontend:${name}`, 'backend', 'all');
+    if (why) {
+      drop(`${name}@${service}`, why);
+      continue;
+    }
+    const ep = labels.get(`${name}.entrypoints`);
+    build({
+      name: `${name}@${service}`,
+      rule: labels.get(`${name}.rule`)!,
+      syntax: 'v1',
+      priority: labels.get(`${name}.priority`),
+      entrypoints: ep ? list(ep) : options.entrypoints,
+      middlewares: [],
+      backends: backendsFor(v1Port, v1Scheme, DEFAULT_TRANSPORT, undefined),
+      loadBalancer: lb,
+      ...(v1Sticky ? { stickyCookie: labels.get('backend.loadbalancer.stickiness.cookiename') ?? `_signpost_${service}` } : {}),
+    });
+  }
+
+  // Traefik v2/v3: `http.routers.<r>.*` over `http.services.<s>.*`, with `http.middlewares.<m>.*`.
+  const routerNames = new Set<string>();
+  const serviceNames = new Set<string>();
+  const middlewareNames = new Set<string>();
+  for (const k of labels.keys()) {
+    const m = /^http\.(routers|services|middlewares)\.([^.]+)\./.exec(k);
+    if (m) (m[1] === 'routers' ? routerNames : m[1] === 'services' ? serviceNames : middlewareNames).add(m[2]!);
+  }
+  const transports = new Set(options.transports ?? [DEFAULT_TRANSPORT]);
+  const v2 = (name: string, target: string, rule: string, priority: string | undefined, entrypoints: readonly string[], middlewareList: readonly string[], extra: string[]): void => {
+    const mws = middlewareList.map((m) => middlewareRef(m));
+    const why = blocker(...extra, `service:${target}`, ...mws.flatMap((m) => (m.name ? [`middleware:${m.name}`] : [])), 'all');
+    if (why) return drop(name, why);
+    for (const m of mws) {
+      if (m.foreign) return drop(name, { key: `${p}.http.routers.${name.split('@')[0]}.middlewares`, reason: `middleware ${JSON.stringify(m.ref)} comes from provider ${JSON.stringify(m.foreign)}, which this proxy does not have` });
+      if (!middlewareNames.has(m.name)) return drop(name, { key: `${p}.http.routers.${name.split('@')[0]}.middlewares`, reason: `middleware ${JSON.stringify(m.ref)} is not defined by any tag` });
+    }
+    const sbase = `http.services.${target}.loadbalancer`;
+    const transportRef = labels.get(`${sbase}.serverstransport`);
+    const transport = transportRef === undefined ? DEFAULT_TRANSPORT : transportName(transportRef, transports);
+    if (!transport) return drop(name, { key: `${p}.${sbase}.serverstransport`, reason: `no serversTransport named ${JSON.stringify(transportRef)} is configured (known: ${[...transports].join(', ')})` });
+    const scheme = labels.get(`${sbase}.server.scheme`) === 'https' ? 'https' : serviceNames.has(target) ? 'http' : v1Scheme;
+    const cookie = labels.get(`${sbase}.sticky.cookie.name`) ?? (labels.get(`${sbase}.sticky.cookie`) === 'true' || labels.get(`${sbase}.sticky`) === 'true' ? `_signpost_${target}` : undefined);
+    build({
+      name,
+      rule,
+      syntax: 'v2',
+      priority,
+      entrypoints,
+      middlewares: mws.map((m) => middleware(labels, m.name)),
+      backends: backendsFor(labels.get(`${sbase}.server.port`) ?? (serviceNames.has(target) ? undefined : v1Port), scheme, transport, labels.get(`${sbase}.server.weight`)),
+      loadBalancer: options.loadBalancer ?? 'wrr',
+      ...(cookie ? { stickyCookie: cookie, stickyCookieAttributes: cookieAttributes(labels, sbase) } : {}),
+    });
+  };
+  for (const r of routerNames) {
+    const base = `http.routers.${r}`;
+    if (conflicted(`${base}.`)) continue;
+    const target = labels.get(`${base}.service`) ?? (serviceNames.size === 1 ? [...serviceNames][0]! : service);
+    const ep = labels.get(`${base}.entrypoints`);
+    const mw = labels.get(`${base}.middlewares`);
+    v2(`${r}@${service}`, target, labels.get(`${base}.rule`) ?? defaultRule, labels.get(`${base}.priority`), ep ? list(ep) : options.entrypoints, mw ? list(mw) : [], [`router:${r}`]);
+  }
+  // No router in the tags: Traefik makes one with the default rule, to the one service the tags define if they define one.
+  if (frontends.length === 0 && routerNames.size === 0) {
+    const target = serviceNames.size === 1 ? [...serviceNames][0]! : service;
+    v2(`${service}@${service}`, target, defaultRule, undefined, options.entrypoints, [], ['backend']);
+  }
+
+  // Refused keys no router uses are still said: nothing was built with them, nothing is ignored quietly.
+  for (const [id, why] of refused) if (!used.has(id)) problems.push({ service, instances: ids, key: why.key, reason: `${why.key}: ${why.reason}` });
   routers.push(...fabio);
   return { routers, problems };
 }
 
-function v1Routers(
-  service: string,
-  labels: Labels,
-  options: RouteOptions,
-  backends: Backend[],
-  dropped: (key: string) => boolean,
-  problems: RouteProblem[],
-  instances: readonly ServiceInstance[],
-): Router[] {
-  const out: Router[] = [];
-  const method = labels.get('backend.loadbalancer.method');
-  const lb = method === 'drr' ? 'leastconn' : method === 'wrr' ? 'wrr' : (options.loadBalancer ?? 'wrr');
-  const sticky = labels.get('backend.loadbalancer.stickiness') === 'true' ? (labels.get('backend.loadbalancer.stickiness.cookieName') ?? `_signpost_${service}`) : undefined;
-  const frontends: Array<[string, string, string | undefined, string | undefined]> = [];
-  if (labels.has('frontend.rule')) frontends.push([`frontend`, labels.get('frontend.rule')!, labels.get('frontend.priority'), labels.get('frontend.entryPoints')]);
+interface RouterSpec {
+  readonly name: string;
+  readonly rule: string;
+  readonly syntax: 'v1' | 'v2';
+  readonly priority: string | undefined;
+  readonly entrypoints: readonly string[];
+  readonly middlewares: readonly Middleware[];
+  readonly backends: readonly Backend[];
+  readonly loadBalancer: 'wrr' | 'leastconn';
+  readonly stickyCookie?: string;
+  readonly stickyCookieAttributes?: CookieAttributes;
+}
+
+/** `name`, `name@consulcatalog` (this provider's), or another provider's, which is refused. */
+function middlewareRef(ref: string): { ref: string; name: string; foreign?: string } {
+  const at = ref.indexOf('@');
+  if (at < 0) return { ref, name: ref };
+  const provider = ref.slice(at + 1);
+  return provider === 'consulcatalog' ? { ref, name: ref.slice(0, at) } : { ref, name: ref.slice(0, at), foreign: provider };
+}
+
+function middleware(labels: Labels, name: string): Middleware {
+  const base = `http.middlewares.${name}.`;
+  const headers: Record<string, string> = {};
+  let strip: string | undefined;
+  let add: string | undefined;
   for (const [k, v] of labels) {
-    const m = /^frontends\.([^.]+)\.rule$/.exec(k);
-    if (m) frontends.push([`frontends.${m[1]}`, v, labels.get(`frontends.${m[1]}.priority`), labels.get(`frontends.${m[1]}.entryPoints`)]);
+    if (!k.startsWith(base)) continue;
+    const rest = k.slice(base.length);
+    if (rest.startsWith('headers.customrequestheaders.')) headers[rest.slice('headers.customrequestheaders.'.length)] = v;
+    else if (rest === 'stripprefix.prefixes') strip = v;
+    else if (rest === 'addprefix.prefix') add = v;
   }
-  for (const [name, rule, priority, entrypoints] of frontends) {
-    if (dropped(`${name}.`) || dropped(name)) continue;
-    const r = makeRouter(`${name}@${service}`, service, rule, 'v1', priority, entrypoints ? list(entrypoints) : options.entrypoints, [], backends, lb, sticky, problems, instances);
-    if (r) out.push(r);
-  }
-  return out;
-}
-
-function hasV2Routers(labels: Labels): boolean {
-  return [...labels.keys()].some((k) => k.startsWith('http.routers.'));
-}
-
-function v2Routers(
-  service: string,
-  labels: Labels,
-  options: RouteOptions,
-  backends: (port: string | undefined, scheme: string | undefined) => Backend[],
-  dropped: (key: string) => boolean,
-  problems: RouteProblem[],
-  instances: readonly ServiceInstance[],
-): Router[] {
-  const routerNames = new Set<string>();
-  const serviceNames = new Set<string>();
-  for (const k of labels.keys()) {
-    const r = /^http\.routers\.([^.]+)\./.exec(k);
-    if (r) routerNames.add(r[1]!);
-    const s = /^http\.services\.([^.]+)\./.exec(k);
-    if (s) serviceNames.add(s[1]!);
-  }
-  const middlewares = (names: string): Middleware[] =>
-    list(names).map((m) => {
-      const base = `http.middlewares.${m.replace(/@.*$/, '')}`;
-      const headers: Record<string, string> = {};
-      for (const [k, v] of labels) {
-        const h = new RegExp(`^${escape(base)}\\.headers\\.customrequestheaders\\.(.+)$`, 'i').exec(k);
-        if (h) headers[h[1]!] = v;
-      }
-      const strip = labels.get(`${base}.stripprefix.prefixes`);
-      const add = labels.get(`${base}.addprefix.prefix`);
-      return {
-        ...(strip ? { stripPrefixes: list(strip) } : {}),
-        ...(add ? { addPrefix: add } : {}),
-        ...(Object.keys(headers).length ? { requestHeaders: headers } : {}),
-      };
-    });
-  const out: Router[] = [];
-  for (const name of routerNames) {
-    const base = `http.routers.${name}`;
-    if (dropped(`${base}.`)) continue;
-    const target = labels.get(`${base}.service`) ?? (serviceNames.size === 1 ? [...serviceNames][0]! : service);
-    const sbase = `http.services.${target}.loadbalancer`;
-    const rule = labels.get(`${base}.rule`) ?? options.defaultRule.replace(/\{\{\s*name\s*\}\}/g, service).replace(/\{\{\s*domain\s*\}\}/g, options.domain);
-    const r = makeRouter(
-      `${name}@${service}`,
-      service,
-      rule,
-      'v2',
-      labels.get(`${base}.priority`),
-      labels.has(`${base}.entrypoints`) ? list(labels.get(`${base}.entrypoints`)!) : options.entrypoints,
-      labels.has(`${base}.middlewares`) ? middlewares(labels.get(`${base}.middlewares`)!) : [],
-      backends(labels.get(`${sbase}.server.port`), labels.get(`${sbase}.server.scheme`)),
-      options.loadBalancer ?? 'wrr',
-      labels.get(`${sbase}.sticky.cookie.name`) ?? (labels.get(`${sbase}.sticky.cookie`) === 'true' ? `_signpost_${target}` : undefined),
-      problems,
-      instances,
-    );
-    if (r) out.push(r);
-  }
-  return out;
-}
-
-function makeRouter(
-  name: string,
-  service: string,
-  rule: string,
-  syntax: 'v1' | 'v2',
-  priority: string | undefined,
-  entrypoints: readonly string[],
-  middlewares: Middleware[],
-  backends: Backend[],
-  loadBalancer: 'wrr' | 'leastconn',
-  stickyCookie: string | undefined,
-  problems: RouteProblem[],
-  instances: readonly ServiceInstance[],
-): Router | undefined {
-  let parsed: Rule;
-  const extra: Middleware[] = [];
-  try {
-    if (syntax === 'v1') {
-      const v1 = parseV1Rule(rule);
-      parsed = v1.rule;
-      if (v1.stripPrefixes.length) extra.push({ stripPrefixes: v1.stripPrefixes });
-    } else parsed = parseRule(rule);
-  } catch (err) {
-    if (!(err instanceof RuleError)) throw err;
-    problems.push({ service, instances: instances.map((i) => i.id), reason: `router ${name}: ${err.message}` });
-    return undefined;
-  }
-  const explicit = priority === undefined ? undefined : Number(priority);
   return {
-    name,
-    service,
-    rule,
-    matches: compileRule(parsed),
-    // Traefik's default priority is the rule's length: longer rules are more specific.
-    priority: explicit !== undefined && Number.isFinite(explicit) && explicit > 0 ? explicit : rule.length,
-    entrypoints,
-    middlewares: [...extra, ...middlewares],
-    backends,
-    loadBalancer,
-    ...(stickyCookie ? { stickyCookie } : {}),
+    ...(strip ? { stripPrefixes: list(strip) } : {}),
+    ...(add ? { addPrefix: add } : {}),
+    ...(Object.keys(headers).length ? { requestHeaders: headers } : {}),
   };
 }
 
-/** Fabio: `urlprefix-host/path strip=/path prepend=/x weight=0.5` (one tag, one route). */
-function fabioRoutes(i: ServiceInstance, service: string): Router[] {
-  return i.tags.flatMap((tag, n) => {
-    const m = /^urlprefix-(\S*)(.*)$/.exec(tag);
-    if (!m) return [];
-    const target = m[1]!;
-    const opts = new Map(m[2]!.trim().split(/\s+/).filter(Boolean).map((o) => o.split('=', 2) as [string, string]));
-    const slash = target.indexOf('/');
-    const host = slash < 0 ? target : target.slice(0, slash);
-    const path = slash < 0 ? '/' : target.slice(slash);
-    const parts = [host ? `Host(\`${host}\`)` : '', `PathPrefix(\`${path}\`)`].filter(Boolean);
-    const rule = parts.join(' && ');
-    const middlewares: Middleware[] = [];
-    if (opts.get('strip')) middlewares.push({ stripPrefixes: [opts.get('strip')!] });
-    if (opts.get('prepend')) middlewares.push({ addPrefix: opts.get('prepend')! });
-    return [
-      {
-        name: `fabio-${i.id}-${n}@${service}`,
-        service,
-        rule,
-        matches: compileRule(parseRule(rule)),
-        priority: rule.length,
-        entrypoints: [],
-        middlewares,
-        backends: [{ key: `${i.node}\u0000${i.id}`, host: i.address || i.nodeAddress, port: i.port, scheme: opts.get('proto') === 'https' ? 'https' : 'http', weight: Math.max(1, Math.round(Number(opts.get('weight') ?? 1) * 100)) }],
-        loadBalancer: 'wrr' as const,
-      },
-    ];
-  });
+function cookieAttributes(labels: Labels, sbase: string): CookieAttributes {
+  const get = (k: string): string | undefined => labels.get(`${sbase}.sticky.cookie.${k}`);
+  const sameSite = get('samesite')?.toLowerCase() as CookieAttributes['sameSite'];
+  const maxAge = get('maxage');
+  return {
+    httpOnly: get('httponly') === undefined ? DEFAULT_COOKIE.httpOnly : get('httponly') === 'true',
+    secure: get('secure') === 'true',
+    path: get('path') ?? DEFAULT_COOKIE.path,
+    ...(sameSite ? { sameSite } : {}),
+    ...(maxAge !== undefined ? { maxAge: Number(maxAge) } : {}),
+  };
+}
+
+function makeRouter(spec: RouterSpec, service: string, problems: RouteProblem[], instances: readonly string[]): Router | undefined {
+  let parsed: Rule;
+  const extra: Middleware[] = [];
+  try {
+    if (spec.syntax === 'v1') {
+      const v1 = parseV1Rule(spec.rule);
+      parsed = v1.rule;
+      if (v1.stripPrefixes.length) extra.push({ stripPrefixes: v1.stripPrefixes });
+    } else parsed = parseRule(spec.rule);
+  } catch (err) {
+    if (!(err instanceof RuleError)) throw err;
+    problems.push({ service, instances, router: spec.name, reason: `router ${spec.name}: ${err.message}` });
+    return undefined;
+  }
+  const explicit = spec.priority === undefined ? undefined : Number(spec.priority);
+  return {
+    name: spec.name,
+    service,
+    rule: spec.rule,
+    matches: compileRule(parsed),
+    // Traefik's default priority is the rule's length: longer rules are more specific.
+    priority: explicit !== undefined && Number.isFinite(explicit) && explicit > 0 ? explicit : spec.rule.length,
+    entrypoints: spec.entrypoints,
+    middlewares: [...extra, ...spec.middlewares],
+    backends: spec.backends,
+    loadBalancer: spec.loadBalancer,
+    ...(spec.stickyCookie ? { stickyCookie: spec.stickyCookie, ...(spec.stickyCookieAttributes ? { stickyCookieAttributes: spec.stickyCookieAttributes } : {}) } : {}),
+  };
 }
 
 /** Merges Fabio routes that share a rule into one router over all their backends. */
@@ -291,7 +324,7 @@ export function mergeRouters(routers: readonly Router[]): Router[] {
       out.push(r);
       continue;
     }
-    const key = `${r.service}|${r.rule}|${JSON.stringify(r.middlewares)}`;
+    const key = `${r.service}|${r.rule}|${JSON.stringify(r.middlewares)}|${r.backends[0]?.scheme}`;
     const seen = byKey.get(key);
     if (seen) byKey.set(key, { ...seen, backends: [...seen.backends, ...r.backends] });
     else byKey.set(key, { ...r, name: `fabio@${r.service}` });
@@ -304,13 +337,13 @@ export function byPriority(a: Router, b: Router): number {
   return b.priority - a.priority || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
+/** The instance's keys under the prefix; `enable` and `weight` are read per instance instead. */
 function labelsOf(i: ServiceInstance, prefix: string): Array<[string, string]> {
   return i.tags.flatMap((t) => {
     if (!t.startsWith(`${prefix}.`)) return [];
     const eq = t.indexOf('=');
-    if (eq < 0) return [];
-    const key = t.slice(prefix.length + 1, eq);
-    return key === 'enable' || key === 'tags' || key === 'weight' ? [] : [[key, t.slice(eq + 1)] as [string, string]];
+    const key = normalizeKey(t.slice(prefix.length + 1, eq < 0 ? undefined : eq));
+    return key === 'enable' || key === 'weight' ? [] : [[key, eq < 0 ? '' : t.slice(eq + 1)] as [string, string]];
   });
 }
 
@@ -321,8 +354,4 @@ function label(i: ServiceInstance, key: string): string | undefined {
 
 function list(text: string): string[] {
   return text.split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
