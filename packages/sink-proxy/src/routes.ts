@@ -100,8 +100,10 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   // Each router and service definition must read the same on every instance that gives it.
   const defs = new Map<string, { value: string; from: string }>();
   const conflicts = new Map<string, Set<string>>();
+  const spelled = new Map<string, string>();
   for (const i of enabled) {
-    for (const [k, v] of labelsOf(i, p)) {
+    for (const [k, v, as] of labelsOf(i, p)) {
+      if (!spelled.has(k)) spelled.set(k, as);
       const seen = defs.get(k);
       if (!seen) defs.set(k, { value: v, from: i.id });
       else if (seen.value !== v) {
@@ -120,8 +122,9 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   const used = new Set<string>();
   for (const [k, v] of labels) {
     const verdict = classifyKey(k, v);
-    const id = scopeId(verdict.scope);
-    if (verdict.refused && !refused.has(id)) refused.set(id, { key: `${p}.${k}`, reason: verdict.refused });
+    // TCP and UDP keys configure nothing here: each is said on its own.
+    const id = verdict.scope.kind === 'other' ? `other:${k}` : scopeId(verdict.scope);
+    if (verdict.refused && !refused.has(id)) refused.set(id, { key: `${p}.${spelled.get(k) ?? k}`, reason: verdict.refused });
   }
   /** The first refusal among `scopes`, marking them as used by some router. */
   const blocker = (...scopes: string[]): Refusal | undefined => {
@@ -338,12 +341,13 @@ export function byPriority(a: Router, b: Router): number {
 }
 
 /** The instance's keys under the prefix; `enable` and `weight` are read per instance instead. */
-function labelsOf(i: ServiceInstance, prefix: string): Array<[string, string]> {
+function labelsOf(i: ServiceInstance, prefix: string): Array<[key: string, value: string, as: string]> {
   return i.tags.flatMap((t) => {
     if (!t.startsWith(`${prefix}.`)) return [];
     const eq = t.indexOf('=');
-    const key = normalizeKey(t.slice(prefix.length + 1, eq < 0 ? undefined : eq));
-    return key === 'enable' || key === 'weight' ? [] : [[key, eq < 0 ? '' : t.slice(eq + 1)] as [string, string]];
+    const as = t.slice(prefix.length + 1, eq < 0 ? undefined : eq);
+    const key = normalizeKey(as);
+    return key === 'enable' || key === 'weight' ? [] : [[key, eq < 0 ? '' : t.slice(eq + 1), as] as [string, string, string]];
   });
 }
 
