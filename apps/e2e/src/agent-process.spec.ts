@@ -70,7 +70,7 @@ describe('agent process', () => {
     await writeFile(join(dir.path, 'services.yaml'), `services:\n  - { name: web, port: 80${check} }\n`);
     // At the agent's own priority: on a busy machine (CI) a SCHED_IDLE probe process may
     // get no CPU for seconds, and what is tested here is that it ends, not when.
-    await writeFile(join(dir.path, 'agent.yaml'), 'plugins:\n  - { plugin: static, path: ./services.yaml }\n  - { plugin: health, priority: 0 }\n');
+    await writeFile(join(dir.path, 'agent.yaml'), 'plugins:\n  - { plugin: static, path: ./services.yaml }\n  - { plugin: health, priority: 0, minInterval: 10ms }\n');
     const p = run(['--config', join(dir.path, 'agent.yaml')]);
     procs.push(p);
     if (checks === 'checks running') await eventually(() => requests > 0, 20_000, 'the first check run');

@@ -40,7 +40,7 @@ describe('health checks take effect in every sink', () => {
     );
     await writeFile(
       join(dir.path, 'agent.yaml'),
-      ['node: box', 'plugins:', '  - { plugin: dns, listen: "127.0.0.1:0" }', '  - { plugin: http, listen: "127.0.0.1:0" }', '  - { plugin: health }', '  - { plugin: static, path: ./services.yaml }'].join('\n'),
+      ['node: box', 'plugins:', '  - { plugin: dns, listen: "127.0.0.1:0" }', '  - { plugin: http, listen: "127.0.0.1:0" }', '  - { plugin: health, minInterval: 10ms }', '  - { plugin: static, path: ./services.yaml }'].join('\n'),
     );
     agent = await startAgent(join(dir.path, 'agent.yaml'), { logger: silentLogger() });
     resolver = new Resolver({ timeout: 1000, tries: 1 });

@@ -27,7 +27,7 @@ describe.skipIf(!hasProgram('redis-server', 'redis-server'))('health checks acro
     const keyPrefix = `health-${randomUUID()}:`;
     const replicas: Array<{ registry: Registry; health: HealthChecker }> = [];
     for (const node of ['r1', 'r2']) {
-      const health = healthChecker({ scope: 'elected' });
+      const health = healthChecker({ scope: 'elected', minInterval: '10ms' });
       const events = new Subject<SourceEvent>();
       const source: SourcePlugin = { name: 'static', ownership: 'shared', start: async () => undefined, stop: async () => undefined, events: () => events };
       const registry = createRegistry({ store: redisStore({ url: redis.url, keyPrefix, leaseTtl: '900ms' }), plugins: [health, source], logger: silentLogger(), node });

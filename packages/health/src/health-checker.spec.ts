@@ -101,7 +101,8 @@ describe('health checker', () => {
   // At the agent's own priority unless a test says otherwise: on a busy machine (CI) a
   // SCHED_IDLE probe process may get no CPU for seconds, which is what idle means.
   const start = async (options = {}): Promise<Running> => {
-    health = healthChecker({ priority: 0, ...options });
+    // The tests' checks run every few ms: below Consul's 1s floor, which is tested in timing.spec.ts and below.
+    health = healthChecker({ priority: 0, minInterval: '1ms', ...options });
     run = await runPlugins([health], { node: 'n1' });
     return run;
   };
@@ -127,6 +128,17 @@ describe('health checker', () => {
     srv.set(200, 400);
     await eventually(() => statusOf(r, 'w1').status === 'critical');
     expect(statusOf(r, 'w1').output).toMatch(/timed out after 150 ms/);
+  });
+
+  it('raises an interval below 1s to 1s, with a warning naming the check, as Consul does', async () => {
+    const { srv, requests } = await countedServer();
+    health = healthChecker({ priority: 0 });
+    run = await runPlugins([health], { node: 'n1' });
+    await run.store.apply([withCheck('flood', 'http', { http: srv.url, interval: '1ns' })]);
+    await eventually(() => statusOf(run!, 'flood').status === 'passing', 5000, 'the first run');
+    const warning = run.logger.lines.find((l) => l.level === 'warn' && l.msg.includes('below the minimum'));
+    expect(warning?.msg).toBe('check "service:flood": interval 1ns is below the minimum of 1s; the check runs every 1s (as Consul\'s agent raises it to 1s)');
+    expect(requests()).toBeGreaterThan(0);
   });
 
   it('marks a dead HTTP endpoint critical', async () => {
@@ -282,7 +294,7 @@ describe('health checker', () => {
     cleanups.push(srv.close);
     const store = new RecordingStore();
     store.leadership.next(false);
-    health = healthChecker({ scope: 'elected', priority: 0 });
+    health = healthChecker({ scope: 'elected', priority: 0, minInterval: '1ms' });
     run = await runPlugins([health], { node: 'n1', store });
     await store.apply([withCheck('mine', 'http', { http: srv.url, interval: '20ms' }), upsert(spec('web', { id: 'theirs', node: 'n2', nodeAddress: '10.0.0.2', checks: [{ type: 'http', definition: { http: srv.url, interval: '20ms' } }] }))]);
     await new Promise((res) => setTimeout(res, 100));

@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { loadCheckTls, resolveCheckTls, type CheckTlsFiles, type ProbeTls } from './check-tls.js';
 import { inlineExecutor, peerExecutor, processPeer, workerPeer, type Executor, type Report, type StarvationWatch } from './executor.js';
 import { formatCpus, onlineCpus, launchProbeProcess, ownCpus, parseCpuList, sharedCpusWarning, type ProbePriority } from './launcher.js';
+import { checkTiming, MIN_INTERVAL_MS } from './timing.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -35,6 +36,12 @@ export const optionsSchema = Type.Object(
       }),
     ),
     defaultTimeout: Type.Optional(Type.String({ format: 'duration', description: 'Timeout of a check that sets none (default 10s, as Consul).' })),
+    minInterval: Type.Optional(
+      Type.String({
+        format: 'duration',
+        description: "Shortest interval a check runs at: a shorter one is raised to it, with a warning (default 1s, Consul's MinInterval). Lower it for tests only.",
+      }),
+    ),
     runner: Type.Optional(
       Type.Unsafe<'process' | 'worker' | 'main'>({
         type: 'string',
@@ -175,6 +182,7 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
   const opts = parseOptions(options);
   const concurrency = opts.concurrency ?? 64;
   const defaultTimeoutMs = parseDuration(opts.defaultTimeout ?? '10s');
+  const minIntervalMs = opts.minInterval === undefined ? MIN_INTERVAL_MS : parseDuration(opts.minInterval);
   const runners = new Map<string, Runner>();
   let ctx: PluginContext | undefined;
   let subscription: Subscription | undefined;
@@ -218,14 +226,15 @@ export function healthChecker(options: HealthCheckerOptions = {}): HealthChecker
         continue;
       }
       if (existing) stopRunner(existing);
-      const intervalMs = parseDuration(check.definition.interval ?? '10s');
+      const { intervalMs, timeoutMs, raised } = checkTiming(check.definition, defaultTimeoutMs, minIntervalMs);
+      if (raised) ctx?.logger.warn({ check: check.id, node: i.node, service: i.service }, `check "${check.id}": ${raised}`);
       runners.set(key, { key, node: i.node, checkId: check.id, check, status: check.status, output: check.output });
       executor?.add({
         key,
         type: check.type === 'http' ? 'http' : 'tcp',
         definition: check.definition,
         intervalMs,
-        timeoutMs: check.definition.timeout ? parseDuration(check.definition.timeout) : Math.min(defaultTimeoutMs, intervalMs),
+        timeoutMs,
         firstDelayMs: Math.random() * intervalMs,
         status: check.status,
         output: check.output,
