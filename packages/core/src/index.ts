@@ -19,3 +19,4 @@ export * from './listen.js';
 export * from './watch-file.js';
 export * from './programs.js';
 export * from './connection-limit.js';
+export * from './unicode.js';

@@ -1,5 +1,6 @@
 import type { Check, CheckInput, InstanceInput, InstanceSpec } from './model.js';
 import { InstanceInputSchema } from './model.js';
+import { wellFormed } from './unicode.js';
 import { check, ValidationError, type IssuePath } from './validate.js';
 
 // Shared, frozen defaults: a catalog of 100k instances holds one of each, not 100k.
@@ -30,7 +31,8 @@ export function normalizeInstance(
 ): InstanceSpec {
   const issues = check(InstanceInputSchema, input, base);
   if (issues.length) throw new ValidationError(where, issues);
-  const i = input as InstanceInput;
+  // Whatever the source (a JSON body, a YAML file, Nomad), no lone surrogate reaches the catalog.
+  const i = wellFormed(input as InstanceInput);
   const id = i.id ?? i.service;
   const onDefaultNode = i.node === undefined || i.node === defaults.node;
   const checks = !i.checks?.length ? NO_CHECKS : i.checks.map((c, n, all) => normalizeCheck(c, id, i.service, all.length > 1 ? n + 1 : 0));

@@ -36,6 +36,8 @@ describe('compileFilter', () => {
     ['ServiceTags is not empty', true],
     ['ServiceName matches "^w.b$"', true],
     ['ServiceName not matches "^db"', true],
+    ['ServiceID matches "b-1"', true],
+    ['ServiceName matches "(?i)^WEB$"', true],
     ['Checks.Status == warning', true],
     ['Checks.Status == critical', false],
     ['ServiceName == web and "v1" in ServiceTags', true],
@@ -49,6 +51,14 @@ describe('compileFilter', () => {
     expect(compileFilter(expression, fields)(entry)).toBe(expected);
   });
 
+  it('matches in time linear in the input: the pattern that froze the agent answers at once', () => {
+    // JavaScript's RegExp backtracks exponentially on this against a long run of hex digits with no x.
+    const matches = compileFilter('ServiceID matches "^(.|[0-9]|[0-9a-f])+x$"', fields);
+    const long = { ...entry, ServiceID: `${'0123456789abcdef'.repeat(4096)}!` };
+    expect(matches(long)).toBe(false);
+    expect(matches({ ...entry, ServiceID: 'abc0x' })).toBe(true);
+  });
+
   it.each([
     ['', /expected a selector, not the end of the expression/],
     ['ServiceName = "web"', /unexpected "="; did you mean "=="\? \(at character 13\)/],
@@ -59,6 +69,11 @@ describe('compileFilter', () => {
     ['ServiceName is full', /expected "empty"/],
     ['ServiceName likes web', /expected ==, !=, is empty, contains, matches or in after the selector, not "likes"/],
     ['ServiceName matches "("', /invalid regular expression/],
+    // RE2's syntax, as go-bexpr's: no backreferences, no lookaround.
+    ['ServiceName matches `(w)\\1`', /invalid regular expression: .*\\1/],
+    ['ServiceName matches "w(?=e)"', /invalid regular expression/],
+    [`ServiceName matches "${'a'.repeat(5000)}"`, /longer than the 4096 accepted/],
+    ['ServiceName matches "((a{100}){100}){100}"', /invalid regular expression|more than the 20000 accepted/],
     ['Nope == 1', /Selector "Nope" is not valid/],
     ['ServiceName == web extra', /unexpected "extra"/],
   ])('rejects %j', (expression, message) => {

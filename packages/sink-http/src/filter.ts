@@ -13,6 +13,12 @@
  * word. A selector that crosses a list (`Checks.Status`) matches when any element
  * matches. Parsed once into a predicate; errors are FilterError with the position.
  */
+import { RE2JS } from 're2js';
+
+/** Longest `matches` pattern accepted: far past any real filter, short enough to bound compiling it. */
+const MAX_PATTERN_LENGTH = 4096;
+/** RE2's measure of a compiled pattern (instructions): bounds the memory and time one filter may take. */
+const MAX_PROGRAM_SIZE = 20_000;
 
 export class FilterError extends Error {
   constructor(message: string, readonly position?: number) {
@@ -35,7 +41,7 @@ type Expr =
   | { kind: 'eq' | 'ne'; selector: Selector; value: string }
   | { kind: 'empty'; selector: Selector; negate: boolean }
   | { kind: 'in'; selector: Selector; value: string; negate: boolean }
-  | { kind: 'matches'; selector: Selector; pattern: RegExp; negate: boolean };
+  | { kind: 'matches'; selector: Selector; pattern: RE2JS; negate: boolean };
 
 function tokenize(text: string): Token[] {
   const out: Token[] = [];
@@ -170,11 +176,18 @@ class Parser {
     if (this.#isWord(verb, 'matches')) {
       const at = this.#peek().at;
       const source = this.#value();
+      if (source.length > MAX_PATTERN_LENGTH) throw new FilterError(`a pattern of ${source.length} characters is longer than the ${MAX_PATTERN_LENGTH} accepted`, at);
+      // RE2's syntax and linear-time matching, as go-bexpr's Go regexp: JavaScript's backtracking
+      // RegExp let `ID matches "^(.|[0-9]|[0-9a-f])+x$"`, an anonymous read, hold the event loop
+      // (DNS, the API, the proxy) for as long as it liked. No backreferences or lookaround.
+      let pattern: RE2JS;
       try {
-        return { kind: 'matches', selector, pattern: new RegExp(source), negate };
+        pattern = RE2JS.compile(source);
       } catch (err) {
         throw new FilterError(`invalid regular expression: ${(err as Error).message}`, at);
       }
+      if (pattern.programSize() > MAX_PROGRAM_SIZE) throw new FilterError(`the pattern compiles to ${pattern.programSize()} instructions, more than the ${MAX_PROGRAM_SIZE} accepted`, at);
+      return { kind: 'matches', selector, pattern, negate };
     }
     throw new FilterError(`expected ==, !=, is empty, contains, matches or in after the selector, not ${describe(verb)}`, verb.at);
   }
@@ -268,6 +281,7 @@ function evaluate(e: Expr, item: unknown): boolean {
     case 'in':
       return resolve(item, e.selector).some((v) => contains(v, e.value)) !== e.negate;
     case 'matches':
+      // test() finds the pattern anywhere, as Go's MatchString.
       return resolve(item, e.selector).some((v) => e.pattern.test(text(v))) !== e.negate;
   }
 }

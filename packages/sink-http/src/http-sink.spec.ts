@@ -1,4 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -207,6 +208,24 @@ describe('http sink', () => {
   });
 
   describe('agent registration', () => {
+    it('stores a lone surrogate as U+FFFD, as Consul (Go) does, so every answer stays valid UTF-8', async () => {
+      const raw = '{"Name":"lone\\ud800","ID":"lone-1","Tags":["t\\udc00"],"Meta":{"k":"v\\ud800"}}';
+      const r = await put('/v1/agent/service/register', undefined, raw);
+      expect([r.status, r.text]).toEqual([200, '']);
+      const res = await fetch(`${base}/v1/catalog/services`);
+      const bytes = Buffer.from(await res.arrayBuffer());
+      // A strict parser (jq) reads UTF-8: the text must survive the round trip unchanged.
+      const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      expect(text).not.toMatch(/\\ud[89a-f]/i);
+      expect((JSON.parse(text) as Record<string, string[]>)['lone\ufffd']).toEqual(['t\ufffd']);
+      const service = ((await get('/v1/agent/service/lone-1')).json()) as { Meta: Record<string, string> };
+      expect(service.Meta).toEqual({ k: 'v\ufffd' });
+      // A meta key is held to Consul's [A-Za-z0-9_-]: refused, naming it.
+      const key = await put('/v1/agent/service/register', undefined, '{"Name":"x","Meta":{"k\\ud800":"v"}}');
+      expect([key.status, key.text]).toEqual([400, '0.instance.meta.k\ufffd: is not an allowed key name']);
+      expect((await put('/v1/agent/service/deregister/lone-1')).status).toBe(200);
+    });
+
     it('registers CamelCase and snake_case, and reads back what was registered', async () => {
       expect((await put('/v1/agent/service/register', { Name: 'api', ID: 'api-1', Port: 8080, Tags: ['v1'], Meta: { version: '1' }, EnableTagOverride: true })).status).toBe(200);
       expect((await put('/v1/agent/service/register', { name: 'db', id: 'db-1', port: 5432, enable_tag_override: true, tagged_addresses: { lan: { address: '10.0.0.9', port: 5432 } } })).status).toBe(200);
@@ -582,6 +601,39 @@ describe('http sink', () => {
       }
       expect(() => httpSink({ acl: { tokens: [{ token: 'short', rights: 'write' }] } })).toThrow(/acl\.tokens\[0\]\.token: must NOT have fewer than 16 characters/);
       expect(() => httpSink({ acl: { tokens: [{ token: 'x'.repeat(16), rights: 'admin' }] } as never })).toThrow(/acl\.tokens\[0\]\.rights: must be one of "read", "write"/);
+    });
+  });
+
+  describe('connections', () => {
+    it('caps open connections per client address: one client trickling cannot starve the others', async () => {
+      const capped = httpSink({ listen: '127.0.0.1:0', maxConnsPerClient: 4 });
+      const r = await runPlugins([capped], { node: 'agent-5' });
+      const port = capped.address()!.port;
+      const sockets: Socket[] = [];
+      const open = (from: string): Promise<{ socket: Socket; closed: Promise<void> }> =>
+        new Promise((resolve) => {
+          const socket = connect({ port, host: '127.0.0.1', localAddress: from });
+          sockets.push(socket);
+          socket.on('error', () => undefined);
+          const closed = new Promise<void>((c) => socket.once('close', () => c()));
+          // Half a request line, as a slow client sends it.
+          socket.once('connect', () => (socket.write('GET /v1/catalog/services HTTP/1.1\r\n'), resolve({ socket, closed })));
+        });
+      try {
+        for (let n = 0; n < 4; n++) await open('127.0.0.1');
+        await eventually(() => capped.connections().open === 4, 2000, 'four connections held');
+        await (await open('127.0.0.1')).closed;
+        expect(capped.connections().refused).toBe(1);
+        // Another client is served while 127.0.0.1 holds its four.
+        const other = await open('127.0.0.2');
+        const reply = new Promise<string>((resolve) => other.socket.once('data', (d: Buffer) => resolve(d.toString())));
+        other.socket.write('Host: x\r\n\r\n');
+        expect(await reply).toMatch(/^HTTP\/1.1 200/);
+        expect(r.logger.lines.filter((l) => l.level === 'warn' && l.msg.includes('maxConnsPerClient')).map((l) => l.fields['client'])).toEqual(['127.0.0.1']);
+      } finally {
+        for (const s of sockets) s.destroy();
+        await r.stop();
+      }
     });
   });
 });

@@ -4,13 +4,17 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { Subscription } from 'rxjs';
 import {
   defaultCheckId,
+  DEFAULT_CONNECTION_LIMITS,
+  limitConnections,
   formatListen,
   instanceHealth,
   isStoreUnavailable,
   parseDuration,
   parseListen,
   ValidationError,
+  wellFormed,
   type Catalog,
+  type ConnectionLimiter,
   type CheckInput,
   type Plugin,
   type PluginContext,
@@ -38,6 +42,8 @@ export interface HttpSink extends Plugin {
   address(): { host: string; port: number } | undefined;
   /** Requests blocked in a blocking query right now. */
   blockedRequests(): number;
+  /** Connections open now, and refused by `maxConnsPerClient` / `maxConns` since start. */
+  connections(): { open: number; refused: number };
   /** The registrations log's counters (records, appends, fsyncs, compactions, sizes) while it runs with a data directory. */
   persistence(): LogStats | undefined;
 }
@@ -77,6 +83,7 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
   let bound: { host: string; port: number } | undefined;
   let ttl: TtlTimers | undefined;
   let reap: Reaper | undefined;
+  let limiter: ConnectionLimiter | undefined;
   let agentState: AgentState | undefined;
 
   return {
@@ -121,6 +128,12 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
       });
 
       app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
+      limiter = limitConnections(
+        app.server,
+        { perClient: opts.maxConnsPerClient ?? DEFAULT_CONNECTION_LIMITS.perClient, total: opts.maxConns ?? DEFAULT_CONNECTION_LIMITS.total },
+        ctx.logger,
+        'http api',
+      );
       ttl = new TtlTimers(ctx);
       // Registered before a restart, their deadlines run again from now, as Consul's agent restarts its checks.
       ttl.armChecks(state.agentChecks());
@@ -144,6 +157,7 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
     },
     address: () => bound,
     blockedRequests: () => waiters?.size ?? 0,
+    connections: () => ({ open: limiter?.open ?? 0, refused: limiter?.refused ?? 0 }),
     persistence: () => agentState?.stats(),
   };
 }
@@ -176,7 +190,8 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
     try {
-      done(null, JSON.parse(text));
+      // A "\ud800" escape decodes to a lone surrogate, which no UTF-8 answer could carry: U+FFFD, as Go's decoder.
+      done(null, /\\u[dD][89a-fA-F]/.test(text) ? wellFormed(JSON.parse(text)) : JSON.parse(text));
     } catch (err) {
       done(new HttpError(400, `Request decode failed: ${(err as Error).message}`), undefined);
     }

@@ -5,6 +5,10 @@ export const optionsSchema = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, description: 'Plugin name, and owner of what clients register (default "http").' })),
     listen: Type.Optional(Type.String({ format: 'listen', description: 'Address (default 127.0.0.1:8500).' })),
     maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1024, description: 'Largest request body accepted (default 1 MiB).' })),
+    maxConnsPerClient: Type.Optional(
+      Type.Integer({ minimum: 0, description: "Open connections one client address may hold (default 200, Consul's limits.http_max_conns_per_client; 0 = no cap)." }),
+    ),
+    maxConns: Type.Optional(Type.Integer({ minimum: 0, description: 'Open connections in all (default 4096; 0 = no cap).' })),
     fsync: Type.Optional(
       Type.Unsafe<'always' | 'never'>({
         type: 'string',
