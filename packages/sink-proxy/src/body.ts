@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 
 /*
  * A request body is read from the client before a backend connection is taken
@@ -27,7 +27,7 @@ export function hasBody(req: IncomingMessage): boolean {
 export function readBody(req: IncomingMessage, limit: number): Promise<Body | undefined> {
   if (!hasBody(req)) return Promise.resolve({ kind: 'none' });
   const declared = Number(req.headers['content-length'] ?? NaN);
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve({ kind: 'stream', stream: req });
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve({ kind: 'stream', stream: relay([], req) });
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -43,7 +43,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Body | un
       size += chunk.length;
       if (size > limit) {
         req.pause();
-        done({ kind: 'stream', stream: prefixed(chunks, req) });
+        done({ kind: 'stream', stream: relay(chunks, req) });
       }
     };
     const onEnd = (): void => done({ kind: 'buffered', data: Buffer.concat(chunks, size) });
@@ -57,13 +57,20 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Body | un
   });
 }
 
-/** What was read so far, then the rest of the request as it arrives. */
-function prefixed(head: readonly Buffer[], rest: IncomingMessage): Readable {
-  return Readable.from(
-    (async function* () {
-      yield* head;
-      for await (const chunk of rest) yield chunk as Buffer;
-    })(),
-    { objectMode: false },
-  );
+/**
+ * What was read so far, then the rest of the request as it arrives, through a stream of
+ * its own: when undici gives up on it (the backend failed), the client's request is left
+ * alone, so its connection stays up for the 502 and a destroyed request still means the
+ * client broke off.
+ */
+function relay(head: readonly Buffer[], req: IncomingMessage): Readable {
+  const out = new PassThrough();
+  for (const chunk of head) out.write(chunk);
+  req.pipe(out);
+  req.once('error', (err) => out.destroy(err));
+  req.once('close', () => {
+    if (!req.complete) out.destroy(new Error('the client closed its request body'));
+  });
+  req.resume();
+  return out;
 }

@@ -113,8 +113,9 @@ export class Forwarder {
         finish();
         if (!err) return;
         const code = err.code ?? '';
-        // The client's fault, never the backend's: it left, or its body broke off.
-        if (clientGone || (streaming && !req.complete)) {
+        // The client's fault, never the backend's: it left, or its body broke off with its connection.
+        // A backend that fails while a body still streams in from a connected client is the backend's.
+        if (clientGone || (streaming && !req.complete && (req.destroyed || req.socket.destroyed))) {
           log?.debug({ router: live.router.name, backend: hostPort(backend), err: code || err.message }, 'client went away');
           if (!res.destroyed) res.destroy();
           return;

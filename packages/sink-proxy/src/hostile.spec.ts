@@ -165,6 +165,25 @@ describe('hostile and sloppy clients', () => {
   });
 });
 
+describe('backend faults while a body streams', () => {
+  it('still ejects a backend that resets the connection while a connected client is sending', async () => {
+    const resetting = createServer((req) => req.socket.destroy());
+    await new Promise<void>((r) => resetting.listen(0, '127.0.0.1', () => r()));
+    const p = await start({ requestBodyBuffer: 16 });
+    try {
+      await p.run.store.apply([upsert(spec('reset', { id: 'x1', nodeAddress: '127.0.0.1', port: (resetting.address() as { port: number }).port, tags: ['traefik.enable=true', 'traefik.http.routers.x.rule=PathPrefix(`/reset`)'] }))]);
+      const c = raw(p.port);
+      c.socket.write(`POST /reset HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`);
+      await eventually(() => c.received().startsWith('HTTP/1.1 502'), 5000, 'a 502');
+      expect((await state(p.admin)).routers[0]!.backends[0]!.alive).toBe(false);
+      c.socket.destroy();
+    } finally {
+      await p.run.stop();
+      await close(resetting);
+    }
+  });
+});
+
 describe('slow request bodies', () => {
   it('keeps a backend answering while clients trickle their bodies, and times them out', async () => {
     const a = await backend('a');
