@@ -218,3 +218,38 @@ describe('slow request bodies', () => {
     }
   });
 });
+
+describe('connection floods', () => {
+  it('caps open connections per client address and per entry point, and serves other clients', async () => {
+    const b = await backend('b');
+    const p = await start({ entrypoints: { web: { address: '127.0.0.1:0', maxConnsPerClient: 3, maxConns: 5 } } });
+    const sockets: Socket[] = [];
+    const open = (from: string): Promise<{ socket: Socket; closed: Promise<void> }> =>
+      new Promise((resolve) => {
+        const socket = connect({ port: p.port, host: '127.0.0.1', localAddress: from });
+        sockets.push(socket);
+        socket.on('error', () => undefined);
+        const closed = new Promise<void>((c) => socket.once('close', () => c()));
+        socket.once('connect', () => resolve({ socket, closed }));
+      });
+    try {
+      await p.run.store.apply([upsert(spec('web', { id: 'w1', nodeAddress: '127.0.0.1', port: b.port, tags: ['traefik.enable=true', 'traefik.http.routers.w.rule=PathPrefix(`/`)'] }))]);
+      for (let n = 0; n < 3; n++) await open('127.0.0.1');
+      await eventually(() => p.proxy.connections()['web']?.open === 3, 2000, 'three connections held');
+      await (await open('127.0.0.1')).closed;
+      const other = await open('127.0.0.2');
+      const reply = new Promise<string>((resolve) => other.socket.once('data', (d: Buffer) => resolve(d.toString())));
+      other.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      expect(await reply).toMatch(/^HTTP\/1.1 200/);
+      await open('127.0.0.3');
+      await eventually(() => p.proxy.connections()['web']?.open === 5, 2000, 'five connections held');
+      await (await open('127.0.0.4')).closed;
+      expect(p.proxy.connections()['web']?.refused).toBe(2);
+      expect(p.run.logger.lines.filter((l) => l.level === 'warn' && l.msg.includes('refused a connection')).map((l) => l.fields['client'])).toEqual(['127.0.0.1', '127.0.0.4']);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await p.run.stop();
+      await close(b.server);
+    }
+  });
+});

@@ -13,9 +13,9 @@ describe('parseOptions', () => {
   });
 
   it("fills in Traefik's entry point defaults", () => {
-    expect(entryPointConfigs(parseOptions({ entrypoints: { web: '127.0.0.1:80', internal: { address: '127.0.0.1:81', forwardedHeaders: { insecure: true }, transport: { respondingTimeouts: { writeTimeout: '5s' } } } } }))).toEqual([
-      { name: 'web', address: '127.0.0.1:80', trustedIPs: [], insecure: false, readTimeoutMs: 60_000, writeTimeoutMs: 0, idleTimeoutMs: 180_000 },
-      { name: 'internal', address: '127.0.0.1:81', trustedIPs: [], insecure: true, readTimeoutMs: 60_000, writeTimeoutMs: 5_000, idleTimeoutMs: 180_000 },
+    expect(entryPointConfigs(parseOptions({ entrypoints: { web: '127.0.0.1:80', internal: { address: '127.0.0.1:81', forwardedHeaders: { insecure: true }, transport: { respondingTimeouts: { writeTimeout: '5s' } }, maxConnsPerClient: 0 } } }))).toEqual([
+      { name: 'web', address: '127.0.0.1:80', trustedIPs: [], insecure: false, readTimeoutMs: 60_000, writeTimeoutMs: 0, idleTimeoutMs: 180_000, connectionLimits: { perClient: 200, total: 4096 } },
+      { name: 'internal', address: '127.0.0.1:81', trustedIPs: [], insecure: true, readTimeoutMs: 60_000, writeTimeoutMs: 5_000, idleTimeoutMs: 180_000, connectionLimits: { perClient: 0, total: 4096 } },
     ]);
   });
 });

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { parseDuration, Type, validate, ValidationError, type Issue, type Static } from '@signpost/core';
+import { DEFAULT_CONNECTION_LIMITS, parseDuration, Type, validate, ValidationError, type ConnectionLimits, type Issue, type Static } from '@signpost/core';
 
 const Duration = Type.String({ format: 'duration' });
 const Name = Type.String({ pattern: '^[A-Za-z0-9_-]+$' });
@@ -30,6 +30,13 @@ const EntryPoint = Type.Union([
       address: Type.String({ format: 'listen' }),
       forwardedHeaders: Type.Optional(ForwardedHeaders),
       transport: Type.Optional(Type.Object({ respondingTimeouts: Type.Optional(RespondingTimeouts) }, { additionalProperties: false })),
+      maxConnsPerClient: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          description: 'Open connections one client address may hold (default 200; 0 = no cap). Behind a load balancer that connects from few addresses, raise it or set 0.',
+        }),
+      ),
+      maxConns: Type.Optional(Type.Integer({ minimum: 0, description: 'Open connections in all on this entry point (default 4096; 0 = no cap).' })),
     },
     { additionalProperties: false },
   ),
@@ -104,6 +111,7 @@ export interface EntryPointConfig {
   readonly readTimeoutMs: number;
   readonly writeTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  readonly connectionLimits: ConnectionLimits;
 }
 
 /** Traefik's defaults (v3 "EntryPoints": readTimeout 60s, writeTimeout 0, idleTimeout 180s). */
@@ -119,6 +127,10 @@ export function entryPointConfigs(opts: ProxySinkOptions): EntryPointConfig[] {
       readTimeoutMs: parseDuration(t?.readTimeout ?? '60s'),
       writeTimeoutMs: parseDuration(t?.writeTimeout ?? '0'),
       idleTimeoutMs: parseDuration(t?.idleTimeout ?? '180s'),
+      connectionLimits: {
+        perClient: (typeof ep === 'string' ? undefined : ep.maxConnsPerClient) ?? DEFAULT_CONNECTION_LIMITS.perClient,
+        total: (typeof ep === 'string' ? undefined : ep.maxConns) ?? DEFAULT_CONNECTION_LIMITS.total,
+      },
     };
   });
 }

@@ -4,7 +4,18 @@ import { BlockList, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Subscription } from 'rxjs';
-import { formatListen, isRoutable, parseDuration, parseListen, type CatalogEvent, type Plugin, type PluginContext, type PluginModule } from '@signpost/core';
+import {
+  formatListen,
+  isRoutable,
+  limitConnections,
+  parseDuration,
+  parseListen,
+  type CatalogEvent,
+  type ConnectionLimiter,
+  type Plugin,
+  type PluginContext,
+  type PluginModule,
+} from '@signpost/core';
 import { Balancer, BackendHealth } from './balancer.js';
 import { readBody } from './body.js';
 import { Forwarder, hostPort, pick, plain, type Live } from './forward.js';
@@ -24,6 +35,8 @@ export interface ProxySink extends Plugin {
   routers(): readonly Router[];
   /** Why routers were not built, by the latest rebuild of each service. */
   problems(): readonly RouteProblem[];
+  /** Connections open now, and refused by `maxConnsPerClient` / `maxConns` since start, by entry point (and `admin`). */
+  connections(): Record<string, { open: number; refused: number }>;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -60,6 +73,7 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
   let subscription: Subscription | undefined;
   const servers: Array<{ name: string; server: Server }> = [];
   const bound: Record<string, { host: string; port: number }> = {};
+  const limiters: Record<string, ConnectionLimiter> = {};
   const byService = new Map<string, Live[]>();
   const problemsByService = new Map<string, RouteProblem[]>();
   let table: readonly Live[] = [];
@@ -181,11 +195,18 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
   };
 
-  const listen = async (name: string, address: string, timeouts: Pick<EntryPointConfig, 'readTimeoutMs' | 'idleTimeoutMs'>, handler: Handler, onUpgrade?: (server: () => Server) => UpgradeHandler): Promise<void> => {
+  const listen = async (
+    name: string,
+    address: string,
+    timeouts: Pick<EntryPointConfig, 'readTimeoutMs' | 'idleTimeoutMs' | 'connectionLimits'>,
+    handler: Handler,
+    onUpgrade?: (server: () => Server) => UpgradeHandler,
+  ): Promise<void> => {
     // Node checks its request and header deadlines on this interval (30 s by default), so it follows the shortest deadline.
     const headersTimeout = timeouts.readTimeoutMs > 0 ? Math.min(10_000, timeouts.readTimeoutMs) : 10_000;
     const server = createServer({ requestTimeout: timeouts.readTimeoutMs, headersTimeout, connectionsCheckingInterval: Math.max(25, Math.min(1000, Math.floor(headersTimeout / 4))) }, handler);
     server.keepAliveTimeout = timeouts.idleTimeoutMs;
+    limiters[name] = limitConnections(server, timeouts.connectionLimits, ctx!.logger, `proxy entry point ${name}`);
     if (onUpgrade) server.on('upgrade', onUpgrade(() => server));
     const { host, port } = parseListen(address);
     await new Promise<void>((resolve, reject) => {
@@ -217,7 +238,7 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
         const trusted = trustCheck(ep);
         await listen(ep.name, ep.address, ep, handle(ep, trusted), (server) => upgrade(ep, trusted, server));
       }
-      if (opts.admin) await listen('admin', opts.admin, { readTimeoutMs: 60_000, idleTimeoutMs: 5_000 }, admin);
+      if (opts.admin) await listen('admin', opts.admin, { readTimeoutMs: 60_000, idleTimeoutMs: 5_000, connectionLimits: { perClient: 16, total: 64 } }, admin);
       c.logger.info({ entrypoints: Object.fromEntries(Object.entries(bound).map(([k, v]) => [k, formatListen(v)])) }, 'proxy listening');
     },
     async stop() {
@@ -239,6 +260,7 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     addresses: () => ({ ...bound }),
     routers: () => table.map((l) => l.router),
     problems: () => [...problemsByService.values()].flat(),
+    connections: () => Object.fromEntries(Object.entries(limiters).map(([name, l]) => [name, { open: l.open, refused: l.refused }])),
   };
 }
 
