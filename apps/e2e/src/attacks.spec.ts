@@ -20,6 +20,7 @@ describe('attacks on a running agent', () => {
   let dir: { path: string; dispose(): Promise<void> };
   let agent: AppProcess;
   let backend: Server;
+  let hanging: Server;
   let ports: { dns: number; http: number; proxy: number };
   const results: Array<{ attack: string; report: ProbeReport }> = [];
 
@@ -27,6 +28,10 @@ describe('attacks on a running agent', () => {
     backend = createServer((req, res) => res.end(`backend ${req.method} ${req.url}`));
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
     const backendPort = (backend.address() as { port: number }).port;
+    // Takes every request and never answers.
+    hanging = createServer(() => undefined);
+    await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', () => r()));
+    const hangingPort = (hanging.address() as { port: number }).port;
     ports = { dns: await freePort(), http: await freePort(), proxy: await freePort() };
     dir = await tempDir('signpost-attacks-');
     await writeFile(
@@ -34,6 +39,9 @@ describe('attacks on a running agent', () => {
       [
         'services:',
         `  - { name: backend, id: "${ID}", address: 127.0.0.1, port: ${backendPort}, tags: ["traefik.enable=true", "traefik.http.routers.backend.rule=PathPrefix(\`/backend\`)"] }`,
+        `  - { name: evil, address: 127.0.0.1, port: ${backendPort}, tags: ["traefik.enable=true", "traefik.http.routers.evil.rule=PathRegexp(\`^/(a+)+$\`)"] }`,
+        `  - { name: guarded, address: 127.0.0.1, port: ${backendPort}, tags: ["traefik.enable=true", "traefik.http.routers.guarded.rule=PathPrefix(\`/guarded\`)", "traefik.http.routers.guarded.middlewares=auth", "traefik.http.middlewares.auth.basicauth.users=u:$$apr1$$x$$y"] }`,
+        `  - { name: hang, address: 127.0.0.1, port: ${hangingPort}, tags: ["traefik.enable=true", "traefik.http.routers.hang.rule=PathPrefix(\`/hang\`)"] }`,
         '',
       ].join('\n'),
     );
@@ -45,7 +53,7 @@ describe('attacks on a running agent', () => {
         'plugins:',
         `  - { plugin: dns, listen: "127.0.0.1:${ports.dns}" }`,
         `  - { plugin: http, listen: "127.0.0.1:${ports.http}", maxBodyBytes: 65536 }`,
-        `  - { plugin: proxy, entrypoints: { web: "127.0.0.1:${ports.proxy}" } }`,
+        `  - { plugin: proxy, entrypoints: { web: { address: "127.0.0.1:${ports.proxy}", transport: { respondingTimeouts: { readTimeout: 2s } } } }, responseTimeout: 2s }`,
         '  - { plugin: health, priority: 0 }',
         '  - { plugin: static, path: ./services.yaml }',
         '',
@@ -63,6 +71,8 @@ describe('attacks on a running agent', () => {
     agent?.child.kill('SIGTERM');
     await agent?.exited;
     await new Promise<void>((r) => backend?.close(() => r()));
+    hanging?.closeAllConnections();
+    await new Promise<void>((r) => hanging?.close(() => r()));
     await dir?.dispose();
   });
 
@@ -188,9 +198,73 @@ describe('attacks on a running agent', () => {
     }
   });
 
+  const proxy = (path: string, init?: RequestInit): Promise<Response> => fetch(`http://127.0.0.1:${ports.proxy}${path}`, init);
+
+  it('a path built to backtrack through PathRegexp is answered, and freezes nothing', async () => {
+    await underProbe('PathRegexp(`^/(a+)+$`) against /aaa…a!', async () => {
+      for (const n of [29, 40, 5000]) expect((await proxy(`/${'a'.repeat(n)}!`)).status).toBe(404);
+      expect((await proxy(`/${'a'.repeat(29)}`)).status).toBe(200);
+    });
+  });
+
+  it('a router whose middleware is not implemented is not served at all, and says why', async () => {
+    await underProbe('basicauth middleware (not implemented)', async () => {
+      expect((await proxy('/guarded/')).status).toBe(404);
+      expect((await proxy('/backend/')).status).toBe(200);
+    });
+    expect(agent.out.some((l) => l.includes('basicauth'))).toBe(true);
+  });
+
+  it("a client's forwarded headers do not reach the backend as sent", async () => {
+    await underProbe('spoofed X-Forwarded-*, X-Real-Ip, Forwarded; Connection-named headers', async () => {
+      const seen: Array<Record<string, string | string[] | undefined>> = [];
+      const listener = (req: { headers: Record<string, string | string[] | undefined> }): void => void seen.push(req.headers);
+      backend.on('request', listener);
+      try {
+        const reply = await raw(
+          ports.proxy,
+          'GET /backend/x HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-Proto: https\r\nX-Real-Ip: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nConnection: close, X-Secret\r\nX-Secret: hop\r\n\r\n',
+        );
+        expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+        const h = seen.at(-1)!;
+        expect([h['x-forwarded-for'], h['x-real-ip'], h['x-forwarded-proto'], h['forwarded'], h['x-secret']]).toEqual(['127.0.0.1', '127.0.0.1', 'http', undefined, undefined]);
+        expect(h['x-forwarded-host']).not.toBe('evil.example');
+      } finally {
+        backend.off('request', listener);
+      }
+    });
+  });
+
+  it('a client that aborts its body does not take the backend out for others', async () => {
+    await underProbe('aborted request bodies, 20 times', async () => {
+      for (let n = 0; n < 20; n++) {
+        const c = connect(ports.proxy, '127.0.0.1');
+        c.on('error', () => undefined);
+        await new Promise<void>((r) => c.once('connect', () => r()));
+        // Three bytes of five, then the connection is gone: `exec 3>&-` in the issue's reproduction.
+        c.write('POST /backend/ HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabc', () => c.destroy());
+        await new Promise<void>((r) => c.once('close', () => r()));
+        expect((await proxy('/backend/')).status).toBe(200);
+      }
+    });
+  });
+
+  it('slow request bodies time out, a hanging backend answers 504, and h2c is answered over HTTP/1.1', async () => {
+    await underProbe('50 trickled bodies, a hanging backend, h2c upgrades', async () => {
+      const slow = await openMany(ports.proxy, 50, 'POST /backend/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n');
+      expect((await proxy('/backend/')).status).toBe(200);
+      // readTimeout (2s here) ends each of them.
+      await eventually(() => slow.every((s) => s.closed), 15_000, 'the trickling clients to be timed out');
+      for (const s of slow) s.destroy();
+      expect((await proxy('/hang/')).status).toBe(504);
+      const h2c = await raw(ports.proxy, 'GET /backend/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n');
+      expect(h2c).toMatch(/^HTTP\/1\.1 200 /);
+    });
+  });
+
   it('ends with nothing partial stored, and the agent up', async () => {
     const services = (await (await api('/v1/catalog/services')).json()) as Record<string, string[]>;
-    expect(Object.keys(services).sort()).toEqual(['backend']);
+    expect(Object.keys(services).sort()).toEqual(['backend', 'evil', 'guarded', 'hang']);
     expect(agent.child.exitCode).toBeNull();
   });
 });
@@ -213,6 +287,8 @@ async function openMany(port: number, n: number, first?: string): Promise<Socket
   for (let k = 0; k < n; k++) {
     const socket = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.1' });
     socket.on('error', () => undefined);
+    // Read what the server says, so that its closing the connection closes ours.
+    socket.resume();
     if (first) socket.once('connect', () => socket.write(first));
     sockets.push(socket);
   }
