@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -8,7 +9,7 @@ import { httpSink } from './http-sink.js';
 import { RegistrationLog } from './registration-log.js';
 
 const writer = fileURLToPath(new URL('./__fixtures__/writer.mjs', import.meta.url));
-const registerTs = fileURLToPath(new URL('./__fixtures__/register-ts.mjs', import.meta.url));
+const registerTs = createRequire(import.meta.url).resolve('@signpost/testing/node/ts-register.mjs');
 
 /**
  * What the writer said of each service ID: the last value acknowledged (a port, or `-`

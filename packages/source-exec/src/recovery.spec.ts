@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -101,7 +102,7 @@ describe('exec source after a kill -9 of the agent', () => {
 
   it('stops what the killed agent left running before starting anything, then runs count copies and registers them', async () => {
     await writeFile(join(dir.path, 'jobs.yaml'), jobsYaml(marker, 2));
-    const agent = spawn(process.execPath, ['--import', pathToFileURL(fixture('ts-register.mjs')).href, fixture('agent.mjs'), dir.path, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const agent = spawn(process.execPath, ['--import', pathToFileURL(createRequire(import.meta.url).resolve('@signpost/testing/node/ts-register.mjs')).href, fixture('agent.mjs'), dir.path, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
     spawned.push(agent);
     const said: string[] = [];
     agent.stdout!.on('data', (d: Buffer) => said.push(d.toString()));

@@ -1,6 +1,6 @@
 // A Consul client fleet against the HTTP sink, in a process of its own so that a test
 // can kill -9 it mid-stream:
-//   node --import ./register-ts.mjs writer.mjs <dataDir> <prefix> <clients> <compactMinBytes>
+//   node --import @signpost/testing/node/ts-register.mjs writer.mjs <dataDir> <prefix> <clients> <compactMinBytes>
 // The sink runs under a real registry with its registrations log in <dataDir>. Each
 // client owns its service IDs (<prefix>-c<client>-<k>): it registers them in turn with a
 // new port each time, and deregisters some. Before each request it prints
@@ -8,28 +8,14 @@
 // pipe: a line printed is a line the test reads, however the process ends), and it
 // prints `step <step>` at each step of a compaction.
 import { writeSync } from 'node:fs';
-import { applyResult, CatalogView, createRegistry, planBatch, silentLogger } from '@signpost/core';
+import { createRegistry, silentLogger } from '@signpost/core';
+import { FixtureStore } from '@signpost/testing/node/fixture-store.mjs';
 import { httpSink } from '../index.ts';
-
-/** The memory store's behaviour in a few lines (a plugin's fixtures depend on core only). */
-class Store extends CatalogView {
-  name = 'fixture';
-  async start() {}
-  async stop() {
-    this.close();
-  }
-  async apply(entries) {
-    const index = this.index + 1;
-    const plan = planBatch(this, entries, index);
-    if (plan.changes.length) this.commit(index, plan.changes);
-    return applyResult(plan.changes.length ? index : this.index, plan);
-  }
-}
 
 const say = (line) => writeSync(1, `${line}\n`);
 const [dataDir, prefix, clients, compactMinBytes] = process.argv.slice(2);
 const http = httpSink({ listen: '127.0.0.1:0' }, { compactMinBytes: Number(compactMinBytes), onCompactionStep: (step) => say(`step ${step}`) });
-const registry = createRegistry({ store: new Store(), plugins: [http], logger: silentLogger(), dataDir, node: 'crash-node' });
+const registry = createRegistry({ store: new FixtureStore(), plugins: [http], logger: silentLogger(), dataDir, node: 'crash-node' });
 await registry.start();
 const base = `http://127.0.0.1:${http.address().port}`;
 say(`ready ${http.address().port}`);

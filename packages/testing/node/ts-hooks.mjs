@@ -1,6 +1,6 @@
-// Module hooks that let plain Node run this workspace's TypeScript sources, as the tests
-// do (vitest resolves workspace packages to src/ with the @signpost/source condition):
-// the writer fixture runs the HTTP sink from src/, never a stale dist/.
+// Module hooks that let plain Node run this workspace's TypeScript sources, as the tests do
+// (vitest resolves workspace packages to src/ with the @signpost/source condition): a fixture
+// that a test runs as a process of its own, to kill -9 it, runs src/, never a stale dist/.
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
