@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { describeStoreContract, eventually, hasProgram, reset, spec, startRedis, startSentinel, upsert, type RedisProcess } from '@signpost/testing';
+import { describeStoreContract, eventually, hasProgram, reset, spec, startRedis, startSentinel, tempDir, upsert, type RedisProcess } from '@signpost/testing';
 import { isStoreUnavailable, silentLogger, StoreUnavailableError } from '@signpost/core';
 import { Redis } from 'ioredis';
 import { parseOptions, redisStore, type RedisStore, type RedisStoreOptions } from './index.js';
 
 const ctx = { logger: silentLogger(), node: 'n', datacenter: 'dc1', dataDir: '' };
+let nodes = 0;
+/** A replica's context: each replica runs its own node, as the store requires. */
+const nextCtx = (): typeof ctx => ({ ...ctx, node: `n${++nodes}` });
 
 const available = hasProgram('redis-server', 'redis-server');
 
@@ -30,8 +33,8 @@ describe.skipIf(!available)('redis store', () => {
     const keyPrefix = `shared-${randomUUID()}:`;
     const a = redisStore({ url: redis.url, keyPrefix });
     const b = redisStore({ url: redis.url, keyPrefix });
-    await a.start(ctx);
-    await b.start(ctx);
+    await a.start(nextCtx());
+    await b.start(nextCtx());
     try {
       const r = await a.apply([upsert(spec('web', { id: 'w1' }))]);
       await eventually(() => b.index === r.index, 2000, 'replica b to see the commit');
@@ -43,7 +46,7 @@ describe.skipIf(!available)('redis store', () => {
       expect([...a.services().keys()]).toEqual([...b.services().keys()]);
       // A replica that starts late loads the same state and index.
       const c = redisStore({ url: redis.url, keyPrefix });
-      await c.start(ctx);
+      await c.start(nextCtx());
       expect([c.index, [...c.services().keys()]]).toEqual([a.index, [...a.services().keys()]]);
       await c.stop();
     } finally {
@@ -55,7 +58,7 @@ describe.skipIf(!available)('redis store', () => {
   it('reloads a snapshot when it finds a gap in the stream (commits it never received)', async () => {
     const keyPrefix = `gap-${randomUUID()}:`;
     const follower = redisStore({ url: redis.url, keyPrefix });
-    await follower.start(ctx);
+    await follower.start(nextCtx());
     const raw = new Redis(redis.url);
     try {
       const r = await follower.apply([upsert(spec('web', { id: 'w1' }))]);
@@ -79,9 +82,9 @@ describe.skipIf(!available)('redis store', () => {
 
   describe('leases', () => {
     const started: RedisStore[] = [];
-    const open = async (options: RedisStoreOptions): Promise<RedisStore> => {
+    const open = async (options: RedisStoreOptions, context = nextCtx()): Promise<RedisStore> => {
       const store = redisStore({ url: redis.url, ...options });
-      await store.start(ctx);
+      await store.start(context);
       started.push(store);
       return store;
     };
@@ -133,6 +136,35 @@ describe.skipIf(!available)('redis store', () => {
       }
     });
 
+    it('refuses a second live replica with the same node name; the same replica restarted after a crash is let in', async () => {
+      const keyPrefix = `claim-${randomUUID()}:`;
+      const dirA = await tempDir();
+      const dirB = await tempDir();
+      const raw = new Redis(redis.url);
+      try {
+        const a = await open({ keyPrefix, leaseTtl: '30s' }, { ...ctx, node: 'reg-1', dataDir: dirA.path });
+        await a.apply([upsert(spec('svc-a', { id: 'a1', node: 'reg-1' }, 'http@reg-1'))]);
+        const idA = a.replicaId;
+        // A crash leaves its node claimed and its lease running.
+        await a.stop();
+        started.splice(started.indexOf(a), 1);
+        await raw.hset(`${keyPrefix}nodes`, 'reg-1', idA);
+        const b = redisStore({ url: redis.url, keyPrefix, leaseTtl: '30s' });
+        await expect(b.start({ ...ctx, node: 'reg-1', dataDir: dirB.path })).rejects.toThrow(
+          /node "reg-1" is run by another live replica \(.*; its lease runs \d+ s more\)\. Give every replica its own node name \(SIGNPOST_NODE\)/,
+        );
+        // B was turned away before it wrote anything: A's registration is untouched.
+        expect(await raw.hexists(`${keyPrefix}instances`, 'reg-1\u0000a1')).toBe(1);
+        // A itself, restarted with its data directory, is the same replica.
+        const again = await open({ keyPrefix, leaseTtl: '30s' }, { ...ctx, node: 'reg-1', dataDir: dirA.path });
+        expect(again.replicaId).toBe(idA);
+      } finally {
+        raw.disconnect();
+        await dirA.dispose();
+        await dirB.dispose();
+      }
+    });
+
     it('re-asserts what it holds when it finds its own lease was reaped', async () => {
       const keyPrefix = `reaped-${randomUUID()}:`;
       const a = await open({ keyPrefix, leaseTtl: '600ms' });
@@ -176,7 +208,7 @@ describe.skipIf(!available)('redis store', () => {
       const own = await startRedis();
       const keyPrefix = `down-${randomUUID()}:`;
       const a = redisStore({ url: own.url, keyPrefix, timeout: '300ms' });
-      await a.start(ctx);
+      await a.start(nextCtx());
       try {
         await a.apply([upsert(spec('web', { id: 'w1' }))]);
         expect(a.contact()).toMatchObject({ knownLeader: true });
@@ -204,13 +236,46 @@ describe.skipIf(!available)('redis store', () => {
       }
     });
 
+    it('after redis comes back empty, no replica serves part of the catalog: each waits for the others to write theirs', async () => {
+      const own = await startRedis();
+      const keyPrefix = `settle-${randomUUID()}:`;
+      const stores = ['r1', 'r2', 'r3'].map(() => redisStore({ url: own.url, keyPrefix, timeout: '300ms', leaseTtl: '6s' }));
+      const fewest: number[] = [];
+      try {
+        for (const [n, store] of stores.entries()) {
+          await store.start({ ...ctx, node: `r${n + 1}` });
+          await store.apply([upsert(spec('web', { id: `w${n + 1}`, node: `r${n + 1}` }, `http@r${n + 1}`))]);
+        }
+        await eventually(() => stores.every((s) => s.instances('web').length === 3), 3000, 'every replica to see all three');
+        // A replica learns of the others at its lease refreshes (a third of the lease).
+        await eventually(() => stores.every((s) => s.liveReplicas === 3), 10_000, 'every replica to know the others');
+        // From here on, record the fewest instances any replica's watchers are shown.
+        const subs = stores.map((store, n) => {
+          fewest[n] = 3;
+          return store.watch().subscribe((e) => {
+            const count = e.type === 'snapshot' ? e.instances.length : store.instances('web').length;
+            fewest[n] = Math.min(fewest[n]!, count);
+          });
+        });
+        const seen = stores[0]!.index;
+        await own.restart();
+        await eventually(() => stores.every((s) => s.contact().knownLeader && s.index > seen && s.instances('web').length === 3), 15_000, 'every replica to recover');
+        await eventually(() => stores.every((s) => s.index === stores[0]!.index), 5000, 'the replicas to converge');
+        for (const sub of subs) sub.unsubscribe();
+        expect(fewest).toEqual([3, 3, 3]);
+      } finally {
+        for (const s of stores) await s.stop();
+        await own.stop();
+      }
+    });
+
     it('after redis comes back empty, every replica re-asserts what it holds and indexes keep growing', async () => {
       const own = await startRedis();
       const keyPrefix = `lost-${randomUUID()}:`;
       const a = redisStore({ url: own.url, keyPrefix, timeout: '300ms' });
       const b = redisStore({ url: own.url, keyPrefix, timeout: '300ms' });
-      await a.start(ctx);
-      await b.start(ctx);
+      await a.start(nextCtx());
+      await b.start(nextCtx());
       try {
         await a.apply([upsert(spec('web', { id: 'wa' }, 'http'))]);
         await b.apply([upsert(spec('web', { id: 'wb', node: 'node-b' }, 'http'))]);
@@ -238,8 +303,8 @@ describe.skipIf(!available)('redis store', () => {
       const keyPrefix = `wait-${randomUUID()}:`;
       const one = redisStore({ url: primary.url, keyPrefix, waitReplicas: 1, waitTimeout: '2s' });
       const two = redisStore({ url: primary.url, keyPrefix, waitReplicas: 2, waitTimeout: '200ms' });
-      await one.start(ctx);
-      await two.start(ctx);
+      await one.start(nextCtx());
+      await two.start(nextCtx());
       const raw = new Redis(replica.url);
       try {
         await inSync(primary);
@@ -267,8 +332,8 @@ describe.skipIf(!available)('redis store', () => {
       const writer = redisStore(options);
       const reader = redisStore(options);
       await inSync(primary);
-      await writer.start(ctx);
-      await reader.start(ctx);
+      await writer.start(nextCtx());
+      await reader.start(nextCtx());
       const acknowledged: string[] = [];
       let failures = 0;
       let readsDuringFailover = 0;
@@ -306,7 +371,7 @@ describe.skipIf(!available)('redis store', () => {
         expect(readsDuringFailover).toBeGreaterThan(Math.floor((Date.now() - t0) / 20 / 2));
         // A replica that starts now reads the new primary: every acknowledged write is there.
         const late = redisStore(options);
-        await late.start(ctx);
+        await late.start(nextCtx());
         const ids = new Set(late.instances('web').map((i) => i.id));
         await late.stop();
         expect(acknowledged.filter((id) => !ids.has(id))).toEqual([]);

@@ -25,7 +25,8 @@ import {
   type StoreContext,
   type StoreEntry,
 } from '@signpost/core';
-import { ACQUIRE, CHECK, COMMIT, INIT, LEASE, REAP, RELEASE, SNAPSHOT, type CatalogKeys } from './scripts.js';
+import { loadReplicaId } from './identity.js';
+import { ACQUIRE, CHECK, CLAIM, COMMIT, INIT, LEASE, REAP, RELEASE, SNAPSHOT, UNCLAIM, type CatalogKeys } from './scripts.js';
 
 export const optionsSchema = Type.Object(
   {
@@ -67,7 +68,9 @@ interface ScriptCommands {
   spSnapshot(...keys: string[]): Promise<[string, string, string, string[]]>;
   spInit(...args: string[]): Promise<[string, number]>;
   spCheck(...keys: string[]): Promise<[string, number]>;
-  spLease(...args: string[]): Promise<number>;
+  spLease(...args: string[]): Promise<[number, string[]]>;
+  spClaim(...args: string[]): Promise<[number, string, number]>;
+  spUnclaim(...args: string[]): Promise<number>;
   spReap(...args: string[]): Promise<[number, number, number]>;
   spAcquire(...args: string[]): Promise<number>;
   spRelease(...args: string[]): Promise<number>;
@@ -87,7 +90,12 @@ export class RedisStore extends CatalogView implements CatalogStore {
   readonly #maxLen: string;
   readonly #leaseTtl: number;
   readonly #timeout: number;
-  readonly #replica: string;
+  #replica: string;
+  #node = '';
+  /** Replicas whose lease was live at the last refresh: after Redis lost its data, the ones to wait for. */
+  #peers: ReadonlySet<string> = new Set();
+  /** True from Redis losing its data until every peer has written its state again: reads are stale meanwhile. */
+  #settling = false;
   #client: Client | undefined;
   #reader: Client | undefined;
   #logger: Logger = silentLogger();
@@ -119,6 +127,11 @@ export class RedisStore extends CatalogView implements CatalogStore {
     this.#leaseTtl = parseDuration(this.#options.leaseTtl ?? '30s');
     this.#timeout = parseDuration(this.#options.timeout ?? '2s');
     this.#replica = randomUUID();
+  }
+
+  /** Replicas whose lease was live at this replica's last lease refresh (itself included). */
+  get liveReplicas(): number {
+    return this.#peers.size;
   }
 
   /** This process's id in Redis (its lease, its held set). */
@@ -167,6 +180,8 @@ export class RedisStore extends CatalogView implements CatalogStore {
     client.defineCommand('spInit', { numberOfKeys: 2, lua: INIT });
     client.defineCommand('spCheck', { numberOfKeys: 2, lua: CHECK });
     client.defineCommand('spLease', { numberOfKeys: 1, lua: LEASE });
+    client.defineCommand('spClaim', { numberOfKeys: 2, lua: CLAIM });
+    client.defineCommand('spUnclaim', { numberOfKeys: 1, lua: UNCLAIM });
     client.defineCommand('spReap', { numberOfKeys: 5, lua: REAP });
     client.defineCommand('spAcquire', { numberOfKeys: 1, lua: ACQUIRE });
     client.defineCommand('spRelease', { numberOfKeys: 1, lua: RELEASE });
@@ -199,6 +214,8 @@ export class RedisStore extends CatalogView implements CatalogStore {
 
   async start(ctx?: StoreContext): Promise<void> {
     this.#logger = ctx?.logger ?? silentLogger();
+    this.#node = ctx?.node ?? '';
+    if (!this.#options.readOnly) this.#replica = await loadReplicaId(ctx?.dataDir ?? '', (m) => this.#logger.warn(m));
     this.#client = this.#connect('writer');
     this.#reader = this.#connect('reader');
     try {
@@ -216,6 +233,12 @@ export class RedisStore extends CatalogView implements CatalogStore {
     this.#client.on('ready', () => this.#onReady());
     this.#loop = this.#follow();
     if (!this.#options.readOnly) {
+      try {
+        await this.#claimNode();
+      } catch (err) {
+        await this.stop();
+        throw err;
+      }
       await this.#refreshLease();
       this.#scheduleLease();
       this.#stopElections.push(this.#watchLeadership('reaper', (leading) => (this.#reaping = leading)));
@@ -230,8 +253,11 @@ export class RedisStore extends CatalogView implements CatalogStore {
     this.#reader?.disconnect();
     await this.#loop?.catch(() => undefined);
     await this.#recovering?.catch(() => undefined);
-    // Give lock releases a moment to reach Redis; what this replica holds stays until its lease expires,
-    // so a restart within the lease does not flap what it registered.
+    // A clean stop gives the node up, so that this replica may start again under a new id (no data
+    // directory). What it holds stays until its lease expires, so a restart within the lease does not
+    // flap what it registered.
+    if (this.#node && !this.#options.readOnly) await this.#client?.spUnclaim(`${this.#prefix}nodes`, this.#node, this.#replica).catch(() => undefined);
+    // Give lock releases a moment to reach Redis.
     await this.#client?.quit().catch(() => undefined);
     this.#client?.disconnect();
     for (const w of this.#waiting) w.resolve();
@@ -242,7 +268,7 @@ export class RedisStore extends CatalogView implements CatalogStore {
   contact(): StoreContact {
     const since = Date.now() - this.#lastReply;
     const ready = this.#client?.status === 'ready' && this.#reader?.status === 'ready';
-    return { knownLeader: ready && since < READ_BLOCK_MS + this.#timeout, lastContactMs: since };
+    return { knownLeader: ready && !this.#settling && since < READ_BLOCK_MS + this.#timeout, lastContactMs: since };
   }
 
   async apply(entries: readonly StoreEntry[]): Promise<ApplyResult> {
@@ -348,25 +374,73 @@ export class RedisStore extends CatalogView implements CatalogStore {
     this.#recovering ??= (async () => {
       const entries = this.#reassertion();
       this.#logger.warn({ why, index: this.index, reasserting: entries.length }, 'redis lost commits; re-asserting what this replica holds');
+      const before = this.#epoch;
       const [epoch] = await this.#call('recovering', (c) => c.spInit(this.#keys[0], this.#keys[3], randomUUID(), String(this.index + 1)));
       this.#epoch = epoch;
-      for (let attempt = 0; attempt < 20 && entries.length; attempt++) {
-        const cut = await this.#cut();
-        if (cut.epoch !== epoch) break;
-        const there = new CatalogView();
-        there.reset(cut.index, cut.instances);
-        const outcome = await this.#commit(there, cut.index, entries);
-        there.close();
-        if (outcome.kind === 'committed' || outcome.kind === 'unchanged') {
-          this.#remember(there, outcome.asserted, outcome.plan.changes);
-          break;
+      // Redis lost everything (a new epoch): until every replica has written its state again, what
+      // Redis holds is only part of the catalog. Keep answering from the view, said to be stale.
+      const lostAll = epoch !== before;
+      if (lostAll) this.#settling = true;
+      try {
+        for (let attempt = 0; attempt < 20 && entries.length; attempt++) {
+          const cut = await this.#cut();
+          if (cut.epoch !== epoch) break;
+          const there = new CatalogView();
+          there.reset(cut.index, cut.instances);
+          const outcome = await this.#commit(there, cut.index, entries);
+          there.close();
+          if (outcome.kind === 'committed' || outcome.kind === 'unchanged') {
+            this.#remember(there, outcome.asserted, outcome.plan.changes);
+            break;
+          }
         }
+        if (lostAll && !this.#options.readOnly) {
+          // The node claim went with the data too.
+          await this.#claimNode();
+          await this.#call('recovering', (c) => c.hset(`${this.#prefix}recovered`, this.#replica, epoch));
+        }
+        if (lostAll) await this.#awaitPeers(epoch);
+        await this.#snapshot();
+      } finally {
+        this.#settling = false;
       }
-      await this.#snapshot();
       // The lease went with the data; taking it again must not re-assert a second time.
       if (this.#leased) await this.#refreshLease(false);
     })().finally(() => (this.#recovering = undefined));
     return this.#recovering;
+  }
+
+  /**
+   * Waits until every replica whose lease was live before Redis lost its data has
+   * written its state into `epoch`, or for a bounded time (a replica that died
+   * meanwhile never will; what it held then goes, as its lease would have taken it).
+   */
+  async #awaitPeers(epoch: string): Promise<void> {
+    const peers = [...this.#peers].filter((p) => p !== this.#replica);
+    if (peers.length === 0) return;
+    const deadline = Date.now() + Math.max(2500, Math.min(this.#leaseTtl / 2, 10_000));
+    for (;;) {
+      const marks = await this.#call('recovering', (c) => c.hmget(`${this.#prefix}recovered`, ...peers));
+      const waiting = peers.filter((_, n) => marks[n] !== epoch);
+      if (waiting.length === 0) return;
+      if (Date.now() >= deadline) {
+        this.#logger.warn({ waiting }, 'replicas did not write their state again after redis lost it; serving the catalog without what they held');
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Takes this replica's node, refusing to run beside another live replica with the same node name. */
+  async #claimNode(): Promise<void> {
+    if (!this.#node) return;
+    const [claimed, holder, ms] = await this.#call('claiming the node', (c) => c.spClaim(`${this.#prefix}nodes`, this.#keys[4], this.#node, this.#replica, String(this.#leaseTtl)));
+    if (claimed === 1) return;
+    throw new Error(
+      `store redis: node "${this.#node}" is run by another live replica (${holder}; its lease runs ${Math.ceil(ms / 1000)} s more). ` +
+        'Give every replica its own node name (SIGNPOST_NODE): two replicas with one name would replace each other\'s registrations. ' +
+        'If this is that replica restarted without its data directory, it can start once that lease has run out.',
+    );
   }
 
   /** Upserts for everything this replica's sources assert, as the view last saw it (check results included). */
@@ -480,7 +554,8 @@ export class RedisStore extends CatalogView implements CatalogStore {
   }
 
   async #refreshLease(reassert = true): Promise<void> {
-    const added = await this.#call('the lease', (c) => c.spLease(this.#keys[4], this.#replica, String(this.#leaseTtl)));
+    const [added, live] = await this.#call('the lease', (c) => c.spLease(this.#keys[4], this.#replica, String(this.#leaseTtl)));
+    this.#peers = new Set(live);
     const reaped = added === 1 && this.#leased && reassert;
     this.#leased = true;
     if (reaped && this.#held.size) {

@@ -11,6 +11,8 @@
  *   leases       sorted set: replica id → lease expiry (ms, Redis's own clock)
  *   held:<id>    set: the instance keys that replica's sources assert
  *   leader:<n>   lock string for elections (the reaper, and PluginContext.elect)
+ *   nodes        hash: node name → the replica that runs it (one live replica a node)
+ *   recovered    hash: replica id → the epoch it last re-asserted its state into
  *
  * Time comes from Redis's TIME, never from a replica's clock, so replicas on hosts
  * whose clocks differ still agree on which lease expired.
@@ -78,11 +80,40 @@ export const CHECK = `
 return {redis.call('GET', KEYS[2]) or '', tonumber(redis.call('GET', KEYS[1]) or '1')}
 `;
 
-/** KEYS: leases. ARGV: replica id, ttl ms. Returns 1 when the lease was not there (first time, or reaped). */
+/**
+ * KEYS: leases. ARGV: replica id, ttl ms. Returns {1 when the lease was not there
+ * (first time, or reaped) else 0, the ids of every replica whose lease is live}.
+ */
 export const LEASE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return {added, redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')}
+`;
+
+/**
+ * KEYS: nodes, leases. ARGV: node, replica id, ttl ms. Claims the node for this
+ * replica unless another replica whose lease is live holds it, and takes the lease
+ * in the same step, so that two replicas starting at once cannot both see the node
+ * free. Returns {1, '', 0} claimed, or {0, holder, ms its lease still runs}.
+ */
+export const CLAIM = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if holder and holder ~= ARGV[2] then
+  local expiry = redis.call('ZSCORE', KEYS[2], holder)
+  if expiry and tonumber(expiry) > now then return {0, holder, tonumber(expiry) - now} end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[2])
+return {1, '', 0}
+`;
+
+/** KEYS: nodes. ARGV: node, replica id. Gives the node up, if this replica holds it (a clean stop). */
+export const UNCLAIM = `
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
 `;
 
 /**
