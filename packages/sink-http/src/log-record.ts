@@ -60,59 +60,91 @@ export interface Damage {
   readonly reason: string;
 }
 
+/** The first line of a snapshot: its generation and how many records follow, so that an empty or cut snapshot shows. */
+export interface SnapshotHeader {
+  readonly snapshot: number;
+  readonly records: number;
+}
+
+export function encodeHeader(header: SnapshotHeader): Buffer {
+  const json = Buffer.from(JSON.stringify({ snapshot: header.snapshot, records: header.records }));
+  return Buffer.concat([Buffer.from(`${crc32(json).toString(16).padStart(8, '0')} `, 'latin1'), json, Buffer.from('\n')]);
+}
+
 export interface Decoded {
   readonly records: Located[];
-  /** Damaged lines with whole records after them: skipped, the records around them kept. */
+  /**
+   * Lines that are not records, with where and why: between whole records, and at the end
+   * unless they are one unterminated fragment an append cut short could leave (`torn`).
+   */
   readonly damaged: Damage[];
-  /** Bytes after the last whole record that are not one (an append cut short): all of them, as one. */
+  /**
+   * An unterminated last fragment with no NUL byte and nothing invalid before it: what an
+   * append cut short by a crash leaves. Anything else at the end is damage.
+   */
   readonly torn: Damage | undefined;
   /** Where the last whole record ends. */
   readonly validBytes: number;
+  /** A snapshot's first line, when it has one. */
+  readonly header?: SnapshotHeader;
 }
 
-/** Every record in `buf`, the damaged lines between them, and a torn tail. Never throws. */
+const CUT_SHORT = 'no newline at the end: the append was cut short';
+const ZEROED = 'NUL bytes and no newline at the end: zeroed or overwritten, not an append cut short';
+
+/** Every record in `buf`, the damaged lines, a torn tail, and a snapshot header on line 1. Never throws. */
 export function decodeRecords(buf: Uint8Array): Decoded {
   const bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
   const records: Located[] = [];
   const bad: Damage[] = [];
+  let header: SnapshotHeader | undefined;
   let validBytes = 0;
   let line = 0;
   for (let start = 0; start < bytes.length; ) {
     line++;
     const nl = bytes.indexOf(0x0a, start);
     const end = nl === -1 ? bytes.length : nl + 1;
-    const result = nl === -1 ? 'no newline at the end: the append was cut short' : parseLine(bytes.subarray(start, nl));
+    const value = nl === -1 ? (bytes.subarray(start, end).includes(0) ? ZEROED : CUT_SHORT) : parseFramed(bytes.subarray(start, nl));
+    const result = typeof value === 'string' ? value : line === 1 && isHeader(value.json) ? value.json : (asRecord(value.json) ?? 'not a registration record');
     if (typeof result === 'string') bad.push({ line, offset: start, bytes: end - start, reason: result });
-    else {
+    else if ('snapshot' in result) {
+      header = result;
+      validBytes = end;
+    } else {
       records.push({ record: result, line, offset: start, bytes: end - start });
       validBytes = end;
     }
     start = end;
   }
-  const damaged = bad.filter((d) => d.offset < validBytes);
   const tail = bad.filter((d) => d.offset >= validBytes);
-  const torn = tail.length ? { line: tail[0]!.line, offset: validBytes, bytes: bytes.length - validBytes, reason: tail[0]!.reason } : undefined;
-  return { records, damaged, torn, validBytes };
+  const cutShort = tail.length === 1 && tail[0]!.reason === CUT_SHORT;
+  const torn = cutShort ? { ...tail[0]!, offset: validBytes, bytes: bytes.length - validBytes } : undefined;
+  return { records, damaged: cutShort ? bad.filter((d) => d.offset < validBytes) : bad, torn, validBytes, ...(header ? { header } : {}) };
 }
 
 /** A record, or why the line is not one. */
 export function parseLine(line: Buffer): LogRecord | string {
+  const value = parseFramed(line);
+  return typeof value === 'string' ? value : (asRecord(value.json) ?? 'not a registration record');
+}
+
+/** The JSON value of a checksummed line, or why the line is not one. */
+function parseFramed(line: Buffer): { readonly json: unknown } | string {
   if (line.length < 10 || line[8] !== 0x20) return 'not a record line (no checksum before it)';
   const hex = line.toString('latin1', 0, 8);
   if (!/^[0-9a-f]{8}$/.test(hex)) return 'not a record line (no checksum before it)';
   const json = line.subarray(9);
   if (crc32(json) !== parseInt(hex, 16)) return 'checksum mismatch';
-  let value: unknown;
   try {
-    value = JSON.parse(json.toString('utf8'));
+    return { json: JSON.parse(json.toString('utf8')) as unknown };
   } catch (err) {
     return `bad JSON: ${(err as Error).message}`;
   }
-  return asRecord(value) ?? 'not a registration record';
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isRegistration = (v: unknown): v is Registration => isObject(v) && isObject(v['instance']) && Array.isArray(v['checks']);
+export const isRegistration = (v: unknown): v is Registration => isObject(v) && isObject(v['instance']) && Array.isArray(v['checks']);
+const isHeader = (v: unknown): v is SnapshotHeader => isObject(v) && Number.isSafeInteger(v['snapshot']) && Number.isSafeInteger(v['records']) && Object.keys(v).length === 2;
 
 function asRecord(v: unknown): LogRecord | undefined {
   if (!isObject(v) || typeof v['id'] !== 'string') return undefined;

@@ -9,11 +9,13 @@
 // are older files removed. Loading takes the newest snapshot and every log of its
 // generation or later, in order: a kill -9 at any step leaves either the old snapshot
 // with its logs or the new one, each holding every record acknowledged.
-import { copyFile, mkdir, open, readdir, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@signpost/core';
-import { readLegacy } from './legacy-file.js';
-import { applyRecord, decodeRecords, encodeRecord, recordKey, replay, tableRecords, emptyTables, type Damage, type LogRecord, type Tables } from './log-record.js';
+import { fileName, GEN, loadDir, type LoadReport } from './load-log.js';
+import { applyRecord, encodeRecord, recordKey, tableRecords, type LogRecord, type Tables } from './log-record.js';
+
+export type { LoadReport } from './load-log.js';
 
 export type FsyncMode = 'always' | 'never';
 /** The steps of a compaction, for tests that stop it at each (as a crash would). */
@@ -45,17 +47,8 @@ export interface LogStats {
   readonly generation: number;
 }
 
-/** What loading found, file by file. */
-export interface LoadReport {
-  readonly files: ReadonlyArray<{ readonly path: string; readonly records: number; readonly damaged: readonly Damage[]; readonly torn?: Damage; readonly keptAs?: string }>;
-  readonly migrated?: { readonly from: string; readonly registrations: number };
-  readonly registrations: number;
-}
-
 const DEFAULT_COMPACT_MIN_BYTES = 4 * 2 ** 20;
 const SNAPSHOT_CHUNK = 1000;
-const GEN = /^(\d{10})\.(snapshot|log)$/;
-const fileName = (gen: number, kind: 'snapshot' | 'log'): string => `${String(gen).padStart(10, '0')}.${kind}`;
 
 interface Batch {
   readonly buffers: Buffer[];
@@ -94,6 +87,8 @@ export class RegistrationLog {
   /** Set when an append failed: the next one first rewrites the whole state to a new generation. */
   #broken: unknown;
   #closed = false;
+  /** The legacy file was migrated at open: removed once the first snapshot is durable. */
+  #legacyPending = false;
   #stats = { records: 0, writes: 0, fsyncs: 0, compactions: 0 };
 
   private constructor(
@@ -114,66 +109,13 @@ export class RegistrationLog {
   static async open(opts: RegistrationLogOptions): Promise<RegistrationLog> {
     const { dir, logger } = opts;
     await mkdir(dir, { recursive: true });
-    const snapshots: number[] = [];
-    const logs: number[] = [];
-    for (const name of await readdir(dir)) {
-      const m = GEN.exec(name);
-      if (m) (m[2] === 'snapshot' ? snapshots : logs).push(Number(m[1]));
-      else if (name.endsWith('.tmp')) await unlink(join(dir, name)); // a snapshot a crash left unfinished
-    }
-    snapshots.sort((a, b) => a - b);
-    logs.sort((a, b) => a - b);
-    const tables = emptyTables();
-    const sizes = new Map<string, number>();
-    const files: Array<LoadReport['files'][number]> = [];
-    let migrated: LoadReport['migrated'];
-    let repair = false;
-
-    const legacy = opts.legacyFile ? await readLegacy(opts.legacyFile) : undefined;
-    // Migrated once a snapshot exists (it is written, durably, before the old file goes); a log
-    // without one is at most an empty log a crash left in the middle of the migration.
-    if (legacy && snapshots.length === 0) {
-      for (const r of legacy) replay([{ record: r, line: 0, offset: 0, bytes: encodeRecord(r).length }], tables, sizes);
-      migrated = { from: opts.legacyFile!, registrations: legacy.length };
-      repair = true; // written as the first snapshot, then the old file goes
-    }
-    const base = snapshots.at(-1) ?? 0;
-    const read = async (gen: number, kind: 'snapshot' | 'log'): Promise<void> => {
-      const path = join(dir, fileName(gen, kind));
-      const found = decodeRecords(await readFile(path));
-      // A snapshot is renamed into place whole: anything wrong in it is damage, never a torn append.
-      const decoded = kind === 'snapshot' && found.torn ? { ...found, damaged: [...found.damaged, found.torn], torn: undefined } : found;
-      replay(decoded.records, tables, sizes);
-      let keptAs: string | undefined;
-      if (decoded.torn) {
-        repair = true;
-        logger.warn({ path, offset: decoded.torn.offset, bytes: decoded.torn.bytes, reason: decoded.torn.reason, recovered: decoded.records.length }, 'dropped a torn record at the end of the registrations log (an append cut short by a crash, never acknowledged)');
-      }
-      if (decoded.damaged.length) {
-        repair = true;
-        keptAs = `${path}.damaged-${Date.now()}`;
-        await copyFile(path, keptAs);
-        for (const d of decoded.damaged) {
-          const before = decoded.records.filter((r) => r.offset < d.offset).length;
-          logger.error(
-            { path, line: d.line, offset: d.offset, bytes: d.bytes, reason: d.reason, recoveredBefore: before, recoveredAfter: decoded.records.length - before, keptAs },
-            'skipped a damaged record in the registrations log; the records before and after it were recovered, and a copy of the damaged file was kept',
-          );
-        }
-      }
-      files.push({ path, records: decoded.records.length, damaged: decoded.damaged, ...(decoded.torn ? { torn: decoded.torn } : {}), ...(keptAs ? { keptAs } : {}) });
-    };
-    if (base) await read(base, 'snapshot');
-    const live = logs.filter((g) => g >= base);
-    for (const gen of live) await read(gen, 'log');
-    // More than one log: a compaction did not finish; finish it now.
-    if (live.length > 1) repair = true;
-    const report: LoadReport = { files, ...(migrated ? { migrated } : {}), registrations: tables.agent.size + tables.catalog.size };
+    const { tables, sizes, base, live, repair, report } = await loadDir(opts);
     const log = new RegistrationLog(opts, tables, sizes, Math.max(base, ...live), report);
-    await log.#removeBefore(base, legacy && !migrated ? opts.legacyFile : undefined);
+    log.#legacyPending = report.migrated !== undefined;
+    await log.#removeBefore(base);
     if (repair) await log.#rotate(true);
     else await log.#openLog(live.length ? 'a' : 'ax');
-    if (migrated) logger.info({ from: migrated.from, to: dir, registrations: migrated.registrations }, 'moved the registrations to the log');
+    if (report.migrated) logger.info({ from: report.migrated.from, to: dir, registrations: report.migrated.registrations }, 'moved the registrations to the log');
     return log;
   }
 
@@ -353,7 +295,7 @@ export class RegistrationLog {
     await rename(`${path}.tmp`, path);
     await syncDir(this.#dir);
     await this.#step('snapshot-renamed');
-    await this.#removeBefore(gen, this.#opts.legacyFile);
+    await this.#removeBefore(gen);
     this.#stats.compactions++;
     await this.#step('done');
   }
@@ -362,13 +304,16 @@ export class RegistrationLog {
     await this.#opts.onCompactionStep?.(step);
   }
 
-  /** Removes the files of generations before `gen` (a durable snapshot holds them), and the legacy file. */
-  async #removeBefore(gen: number, legacyFile: string | undefined): Promise<void> {
+  /** Removes the files of generations before `gen` (a durable snapshot holds them), and a legacy file migrated into it. */
+  async #removeBefore(gen: number): Promise<void> {
     for (const name of await readdir(this.#dir)) {
       const m = GEN.exec(name);
       if (m && Number(m[1]) < gen) await unlink(join(this.#dir, name));
     }
-    if (legacyFile) await unlink(legacyFile).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    const legacyFile = this.#opts.legacyFile;
+    if (!gen || !this.#legacyPending || !legacyFile) return;
+    await unlink(legacyFile).catch((err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? undefined : Promise.reject(err)));
+    this.#legacyPending = false;
   }
 
   async #openLog(flags: 'a' | 'ax'): Promise<void> {
