@@ -65,7 +65,9 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
   const base = snapshots.at(-1) ?? 0;
   const read = async (gen: number, kind: 'snapshot' | 'log'): Promise<void> => {
     const path = join(dir, fileName(gen, kind));
-    const found = decodeRecords(await readFile(path));
+    const bytes = await readFile(path);
+    const size = bytes.length;
+    const found = decodeRecords(bytes);
     // A snapshot is renamed into place whole: anything wrong in it is damage, never a torn append.
     const decoded: Decoded = kind === 'snapshot' && found.torn ? { ...found, damaged: [...found.damaged, found.torn], torn: undefined } : found;
     replay(decoded.records, tables, sizes);
@@ -93,12 +95,39 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
       }
     }
     files.push({ path, records: decoded.records.length, damaged: decoded.damaged, ...(decoded.torn ? { torn: decoded.torn } : {}), ...(keptAs ? { keptAs } : {}) });
+    if (kind === 'snapshot') {
+      const problem = snapshotProblem(decoded, size);
+      if (problem) missing.push({ path, reason: problem, ...(keptAs ? { keptAs } : {}) });
+    }
   };
+  const missing: Array<{ path: string; reason: string; keptAs?: string }> = [];
   if (base) await read(base, 'snapshot');
   const live = logs.filter((g) => g >= base);
-  for (const gen of live) await read(gen, 'log');
+  // The first log is generation 1; each later one starts from its snapshot or follows the one before it.
+  let expected = base || 1;
+  for (const gen of live) {
+    if (gen > expected) {
+      const reason = `missing, and no older generation to replay from (no ${fileName(expected, 'log')}): what was registered before ${fileName(gen, 'log')} is lost`;
+      missing.push({ path: join(dir, fileName(gen, 'snapshot')), reason });
+    }
+    expected = gen + 1;
+    await read(gen, 'log');
+  }
+  for (const m of missing) {
+    repair = true;
+    logger.error({ ...m, recovered: tables.agent.size + tables.catalog.size }, 'a snapshot of the registrations is missing or damaged; started from what the files left hold');
+  }
   // More than one log: a compaction did not finish; finish it now.
   if (live.length > 1) repair = true;
   const report: LoadReport = { files, ...(migrated ? { migrated } : {}), registrations: tables.agent.size + tables.catalog.size };
   return { tables, sizes, base, live, repair, report };
+}
+
+/** Why a snapshot does not hold the state it was written with, if it does not. */
+function snapshotProblem(decoded: Decoded, size: number): string | undefined {
+  if (size === 0) return 'empty: a snapshot holds at least its header line';
+  // Written before snapshots had a header: whole if it decoded without damage.
+  if (!decoded.header) return decoded.records.length ? undefined : 'no record in it could be read';
+  if (decoded.header.records !== decoded.records.length) return `holds ${decoded.records.length} of the ${decoded.header.records} records it was written with`;
+  return undefined;
 }

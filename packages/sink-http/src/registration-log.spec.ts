@@ -146,6 +146,35 @@ describe('registrations log', () => {
     expect(await readFile(first!.fields['keptAs'] as string)).toEqual(damaged);
   });
 
+  it.each<[string, (snapshot: string) => Promise<void>, RegExp]>([
+    ['deleted', (snapshot) => rm(snapshot), /missing, and no older generation/],
+    ['emptied', (snapshot) => writeFile(snapshot, ''), /empty/],
+    ['cut after its second record', async (snapshot) => writeFile(snapshot, (await readFile(snapshot, 'utf8')).split('\n').slice(0, 3).join('\n') + '\n'), /holds 2 of the 3 records/],
+  ])('reports a snapshot %s as damage with its path and what was recovered, never silently', async (_what, damage, reason) => {
+    const log = await open();
+    for (const [id, port] of [['a', 1], ['b', 2], ['c', 3]] as const) await log.write(set(id, port));
+    await log.compact();
+    await log.write(set('d', 4));
+    await log.close();
+    expect(await files()).toEqual(['0000000002.log', '0000000002.snapshot']);
+    const snapshot = join(dir.path, 'http-registrations', '0000000002.snapshot');
+    await damage(snapshot);
+    const again = await open();
+    const error = logger.lines.find((l) => l.level === 'error' && l.fields['path'] === snapshot);
+    expect(error).toMatchObject({ msg: expect.stringMatching(/snapshot/), fields: { reason: expect.stringMatching(reason), recovered: again.report.registrations } });
+    expect(ports(again)).toMatchObject({ d: 4 });
+  });
+
+  it('reads a snapshot with no registrations in it as the empty state, without a word', async () => {
+    const log = await open();
+    await log.write(set('a', 1));
+    await log.write({ op: 'del', kind: 'agent', id: 'a' });
+    await log.compact();
+    await log.close();
+    expect(ports(await open())).toEqual({});
+    expect(logger.lines.filter((l) => l.level !== 'debug' && l.level !== 'info')).toEqual([]);
+  });
+
   it('compacts once the log outgrows the live registrations, into one snapshot and a new log', async () => {
     const log = await open({ compactMinBytes: 4096 });
     for (let round = 0; round < 30; round++) await Promise.all(Array.from({ length: 5 }, (_, n) => log.write(set(`s${n}`, round * 10 + n + 1))));

@@ -13,7 +13,7 @@ import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/p
 import { join } from 'node:path';
 import type { Logger } from '@signpost/core';
 import { fileName, GEN, loadDir, type LoadReport } from './load-log.js';
-import { applyRecord, encodeRecord, recordKey, tableRecords, type LogRecord, type Tables } from './log-record.js';
+import { applyRecord, encodeHeader, encodeRecord, recordKey, tableRecords, type LogRecord, type Tables } from './log-record.js';
 
 export type { LoadReport } from './load-log.js';
 
@@ -286,6 +286,8 @@ export class RegistrationLog {
     const path = join(this.#dir, fileName(gen, 'snapshot'));
     const handle = await open(`${path}.tmp`, 'w');
     try {
+      // The header says how many records follow: an empty or cut snapshot is damage, never an empty state.
+      await writeAll(handle, encodeHeader({ snapshot: gen, records: records.length }));
       for (let n = 0; n < records.length; n += SNAPSHOT_CHUNK) await writeAll(handle, Buffer.concat(records.slice(n, n + SNAPSHOT_CHUNK).map(encodeRecord)));
       await handle.sync();
     } finally {
