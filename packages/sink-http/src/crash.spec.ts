@@ -50,10 +50,9 @@ async function runUntilKilled(dataDir: string, prefix: string, ledger: Ledger, k
         ledger.acks++;
         acks++;
       } else if (what === 'error') throw new Error(`the writer failed: ${line}`);
-      if (ready && killWhen(line, acks)) {
-        child.kill('SIGKILL');
-        break;
-      }
+      // Lines already in the pipe when the kill lands are read too: a request the writer
+      // sent meanwhile may be in the log, and must be in the ledger.
+      if (ready && child.signalCode === null && !child.killed && killWhen(line, acks)) child.kill('SIGKILL');
     }
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
