@@ -6,9 +6,11 @@ import {
   defaultCheckId,
   DEFAULT_CONNECTION_LIMITS,
   limitConnections,
+  formatIssue,
   formatListen,
   instanceHealth,
   isStoreUnavailable,
+  normalizeInstance,
   parseDuration,
   parseListen,
   ValidationError,
@@ -96,7 +98,7 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
       // is where earlier versions kept them, moved into the log once.
       const state = new AgentState(
         ctx.dataDir
-          ? { dir: join(ctx.dataDir, `${name}-registrations`), legacyFile: join(ctx.dataDir, `${name}-registrations.json`), fsync: opts.fsync ?? 'always', logger: ctx.logger, ...tuning }
+          ? { dir: join(ctx.dataDir, `${name}-registrations`), legacyFile: join(ctx.dataDir, `${name}-registrations.json`), fsync: opts.fsync ?? 'always', logger: ctx.logger, validate: publishable(ctx), ...tuning }
           : undefined,
       );
       await state.load();
@@ -159,6 +161,19 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
     blockedRequests: () => waiters?.size ?? 0,
     connections: () => ({ open: limiter?.open ?? 0, refused: limiter?.refused ?? 0 }),
     persistence: () => agentState?.stats(),
+  };
+}
+
+/** Why a saved registration would be refused by `ctx.publish` (checked at start, so that one bad record cannot stop it), if it would. */
+function publishable(ctx: PluginContext): (reg: Registration) => string | undefined {
+  const defaults = { node: ctx.node, nodeAddress: ctx.nodeAddress, datacenter: ctx.datacenter };
+  return (reg) => {
+    try {
+      normalizeInstance(withChecks(reg), ctx.owner, defaults);
+      return undefined;
+    } catch (err) {
+      return err instanceof ValidationError ? err.issues.map(formatIssue).join('; ') : (err as Error).message;
+    }
   };
 }
 

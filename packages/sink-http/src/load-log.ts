@@ -1,23 +1,28 @@
 // Loading the registrations directory at start: the newest snapshot and the logs after
 // it, replayed in order; damage reported (error, with the file, offset and what was
 // recovered) and a copy of every damaged file kept; what the state goes on from.
-import { copyFile, readdir, readFile, unlink } from 'node:fs/promises';
+import { copyFile, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@signpost/core';
 import { readLegacy } from './legacy-file.js';
-import { decodeRecords, emptyTables, encodeRecord, replay, type Damage, type Decoded, type Tables } from './log-record.js';
+import { catalogKey, decodeRecords, emptyTables, encodeRecord, recordKey, replay, tableRecords, type Damage, type Decoded, type Registration, type Tables } from './log-record.js';
+import { readBounded } from './read-bounded.js';
 
 /** What loading found, file by file. */
 export interface LoadReport {
   readonly files: ReadonlyArray<{ readonly path: string; readonly records: number; readonly damaged: readonly Damage[]; readonly torn?: Damage; readonly keptAs?: string }>;
   readonly migrated?: { readonly from: string; readonly registrations: number };
   readonly registrations: number;
+  /** Registrations that could not be published, left out and kept in `keptAs`. */
+  readonly rejected?: { readonly keptAs: string; readonly entries: ReadonlyArray<{ readonly id: string; readonly file: string; readonly reason: string }> };
 }
 
 export interface LoadOptions {
   readonly dir: string;
   readonly legacyFile?: string;
   readonly logger: Logger;
+  /** Why a registration could not be published (it is then left out, and kept aside), or undefined. */
+  readonly validate?: (reg: Registration) => string | undefined;
 }
 
 export interface Loaded {
@@ -41,7 +46,8 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
   const { dir, logger } = opts;
   const snapshots: number[] = [];
   const logs: number[] = [];
-  for (const name of await readdir(dir)) {
+  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => Promise.reject(new Error(`${dir}: cannot list the registrations directory (${err.code ?? err.message})`, { cause: err })));
+  for (const name of names) {
     const m = GEN.exec(name);
     if (m) (m[2] === 'snapshot' ? snapshots : logs).push(Number(m[1]));
     else if (SNAPSHOT_TMP.test(name)) await unlink(join(dir, name)); // a snapshot a crash left unfinished
@@ -53,24 +59,32 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
   const files: Array<LoadReport['files'][number]> = [];
   let migrated: LoadReport['migrated'];
   let repair = false;
+  /** Where each live registration was read from. */
+  const origins = new Map<string, string>();
+  const aside: Array<{ id: string; file: string; reason: string; entry: unknown }> = [];
 
   const legacy = opts.legacyFile ? await readLegacy(opts.legacyFile) : undefined;
   // Migrated once a snapshot exists (it is written, durably, before the old file goes); a log
   // without one is at most an empty log a crash left in the middle of the migration.
   if (legacy && snapshots.length === 0) {
-    for (const r of legacy) replay([{ record: r, line: 0, offset: 0, bytes: encodeRecord(r).length }], tables, sizes);
-    migrated = { from: opts.legacyFile!, registrations: legacy.length };
+    for (const r of legacy.records) {
+      replay([{ record: r, line: 0, offset: 0, bytes: encodeRecord(r).length }], tables, sizes);
+      origins.set(recordKey(r), opts.legacyFile!);
+    }
+    for (const r of legacy.rejected) aside.push({ ...r, file: opts.legacyFile! });
+    migrated = { from: opts.legacyFile!, registrations: legacy.records.length };
     repair = true; // written as the first snapshot, then the old file goes
   }
   const base = snapshots.at(-1) ?? 0;
   const read = async (gen: number, kind: 'snapshot' | 'log'): Promise<void> => {
     const path = join(dir, fileName(gen, kind));
-    const bytes = await readFile(path);
+    const bytes = (await readBounded(path))!;
     const size = bytes.length;
     const found = decodeRecords(bytes);
     // A snapshot is renamed into place whole: anything wrong in it is damage, never a torn append.
     const decoded: Decoded = kind === 'snapshot' && found.torn ? { ...found, damaged: [...found.damaged, found.torn], torn: undefined } : found;
     replay(decoded.records, tables, sizes);
+    for (const { record } of decoded.records) if (record.op === 'set') origins.set(recordKey(record), path);
     let keptAs: string | undefined;
     if (decoded.torn) {
       repair = true;
@@ -119,7 +133,27 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
   }
   // More than one log: a compaction did not finish; finish it now.
   if (live.length > 1) repair = true;
-  const report: LoadReport = { files, ...(migrated ? { migrated } : {}), registrations: tables.agent.size + tables.catalog.size };
+  if (opts.validate) {
+    for (const r of tableRecords(tables)) {
+      if (r.op !== 'set') continue;
+      const reason = opts.validate(r.reg);
+      if (reason === undefined) continue;
+      const key = recordKey(r);
+      aside.push({ id: r.id, file: origins.get(key) ?? dir, reason, entry: r });
+      (r.kind === 'agent' ? tables.agent : tables.catalog).delete(r.kind === 'agent' ? r.id : catalogKey(r.node, r.id));
+      sizes.delete(key);
+    }
+  }
+  let rejected: LoadReport['rejected'];
+  if (aside.length) {
+    // Kept before the snapshot without them is written: nothing is destroyed.
+    repair = true;
+    const keptAs = join(dir, `rejected-${Date.now()}.jsonl`);
+    await writeDurably(keptAs, aside.map((a) => `${JSON.stringify({ id: a.id, from: a.file, reason: a.reason, entry: a.entry })}\n`).join(''));
+    for (const a of aside) logger.error({ id: a.id, file: a.file, reason: a.reason, keptAs }, 'left out a saved registration that cannot be published; it is kept aside');
+    rejected = { keptAs, entries: aside.map(({ id, file, reason }) => ({ id, file, reason })) };
+  }
+  const report: LoadReport = { files, ...(migrated ? { migrated } : {}), registrations: tables.agent.size + tables.catalog.size, ...(rejected ? { rejected } : {}) };
   return { tables, sizes, base, live, repair, report };
 }
 
@@ -130,4 +164,14 @@ function snapshotProblem(decoded: Decoded, size: number): string | undefined {
   if (!decoded.header) return decoded.records.length ? undefined : 'no record in it could be read';
   if (decoded.header.records !== decoded.records.length) return `holds ${decoded.records.length} of the ${decoded.header.records} records it was written with`;
   return undefined;
+}
+
+async function writeDurably(path: string, text: string): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -13,7 +13,7 @@ import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/p
 import { join } from 'node:path';
 import type { Logger } from '@signpost/core';
 import { fileName, GEN, loadDir, type LoadReport } from './load-log.js';
-import { applyRecord, encodeHeader, encodeRecord, recordKey, tableRecords, type LogRecord, type Tables } from './log-record.js';
+import { applyRecord, encodeHeader, encodeRecord, recordKey, tableRecords, type LogRecord, type Registration, type Tables } from './log-record.js';
 
 export type { LoadReport } from './load-log.js';
 
@@ -32,6 +32,8 @@ export interface RegistrationLogOptions {
   /** The log is compacted once it is past both this and twice the live state (default 4 MiB). */
   readonly compactMinBytes?: number;
   readonly onCompactionStep?: (step: CompactionStep) => void | Promise<void>;
+  /** Why a saved registration cannot be published, checked at open: such ones are left out and kept aside. */
+  readonly validate?: (reg: Registration) => string | undefined;
 }
 
 export interface LogStats {
