@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdir, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { memoryLogger, tempDir } from '@signpost/testing';
+import type { Registration } from './log-record.js';
 import { RegistrationLog } from './registration-log.js';
+
+const reg = (port: number): Registration => ({ instance: { service: 'web', id: 'web', port }, checks: [] });
 
 const occurrences = (text: string, part: string): number => text.split(part).length - 1;
 
@@ -51,5 +54,48 @@ describe('registrations files that cannot be read at start', () => {
     await writeFile(legacyFile, text);
     await refused(legacyFile, what);
     expect(existsSync(legacyFile)).toBe(true);
+  });
+
+  describe('beside a snapshot', () => {
+    const withSnapshot = async (): Promise<void> => {
+      const log = await RegistrationLog.open({ dir: logDir, logger: memoryLogger() });
+      await log.write({ op: 'set', kind: 'agent', id: 'a', reg: reg(1) });
+      await log.compact();
+      await log.close();
+    };
+
+    it('never deletes a legacy file unread: it is renamed aside, and what the log lacks is listed', async () => {
+      await withSnapshot();
+      const text = JSON.stringify({ agent: [['a', reg(1)], ['b', reg(2)]] });
+      await writeFile(legacyFile, text);
+      const logger = memoryLogger();
+      const log = await RegistrationLog.open({ dir: logDir, legacyFile, logger });
+      await log.close();
+      expect([...log.tables.agent.keys()]).toEqual(['a']);
+      const error = logger.lines.find((l) => l.level === 'error');
+      expect(error).toMatchObject({ fields: { path: legacyFile, registrations: 2, notInLog: ['b'] } });
+      expect(await readFile(error!.fields['keptAs'] as string, 'utf8')).toBe(text);
+    });
+
+    it('starts with a corrupt legacy file there, keeping it aside with an error', async () => {
+      await withSnapshot();
+      await writeFile(legacyFile, '{"agent": [');
+      const logger = memoryLogger();
+      const log = await RegistrationLog.open({ dir: logDir, legacyFile, logger });
+      await log.close();
+      expect([...log.tables.agent.keys()]).toEqual(['a']);
+      const error = logger.lines.find((l) => l.level === 'error');
+      expect(error).toMatchObject({ fields: { path: legacyFile, reason: expect.stringContaining(legacyFile) } });
+      expect(await readFile(error!.fields['keptAs'] as string, 'utf8')).toBe('{"agent": [');
+    });
+  });
+
+  it("removes only its own unfinished snapshot's temp file, no other .tmp", async () => {
+    await writeFile(join(logDir, '0000000003.snapshot.tmp'), 'half');
+    await writeFile(join(logDir, 'notes.tmp'), 'mine');
+    await writeFile(join(logDir, '0000000001.log.tmp'), 'mine too');
+    const log = await RegistrationLog.open({ dir: logDir, logger: memoryLogger() });
+    await log.close();
+    expect((await readdir(logDir)).filter((f) => f.endsWith('.tmp')).sort()).toEqual(['0000000001.log.tmp', 'notes.tmp']);
   });
 });

@@ -1,7 +1,7 @@
 // Loading the registrations directory at start: the newest snapshot and the logs after
 // it, replayed in order; damage reported (error, with the file, offset and what was
 // recovered) and a copy of every damaged file kept; what the state goes on from.
-import { copyFile, open, readdir, unlink } from 'node:fs/promises';
+import { copyFile, open, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@signpost/core';
 import { readLegacy } from './legacy-file.js';
@@ -63,7 +63,8 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
   const origins = new Map<string, string>();
   const aside: Array<{ id: string; file: string; reason: string; entry: unknown }> = [];
 
-  const legacy = opts.legacyFile ? await readLegacy(opts.legacyFile) : undefined;
+  // Next to a snapshot, the legacy file was migrated already (a crash came before its removal) or put back by hand: set aside below.
+  const legacy = opts.legacyFile && snapshots.length === 0 ? await readLegacy(opts.legacyFile) : undefined;
   // Migrated once a snapshot exists (it is written, durably, before the old file goes); a log
   // without one is at most an empty log a crash left in the middle of the migration.
   if (legacy && snapshots.length === 0) {
@@ -133,6 +134,7 @@ export async function loadDir(opts: LoadOptions): Promise<Loaded> {
   }
   // More than one log: a compaction did not finish; finish it now.
   if (live.length > 1) repair = true;
+  if (opts.legacyFile && snapshots.length) await setLegacyAside(opts.legacyFile, tables, logger);
   if (opts.validate) {
     for (const r of tableRecords(tables)) {
       if (r.op !== 'set') continue;
@@ -174,4 +176,27 @@ async function writeDurably(path: string, text: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A legacy file beside a snapshot: never loaded over the log's state (it would bring back
+ * what was deregistered since), never deleted unread. It is renamed aside, and what it holds
+ * that the state does not is logged.
+ */
+async function setLegacyAside(file: string, tables: Tables, logger: Logger): Promise<void> {
+  let legacy: Awaited<ReturnType<typeof readLegacy>>;
+  let unreadable: string | undefined;
+  try {
+    legacy = await readLegacy(file);
+    if (!legacy) return;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    unreadable = (err as Error).message;
+  }
+  const keptAs = `${file}.kept-${Date.now()}`;
+  await rename(file, keptAs);
+  const notInLog = (legacy?.records ?? []).filter((r) => r.op === 'set' && !(r.kind === 'agent' ? tables.agent.has(r.id) : tables.catalog.has(catalogKey(r.node, r.id)))).map((r) => r.id);
+  const fields = { path: file, keptAs, registrations: legacy?.records.length ?? 0, notInLog, ...(unreadable ? { reason: unreadable } : {}) };
+  if (unreadable || notInLog.length) logger.error(fields, 'the registrations file of an earlier version is beside a snapshot: not loaded over the log, renamed aside; what it holds that the log does not is listed');
+  else logger.warn(fields, 'the registrations file of an earlier version is beside a snapshot that holds it already: renamed aside');
 }
