@@ -483,16 +483,19 @@ describe('http sink', () => {
   });
 
   it('keeps agent registrations across a restart (persisted in the data directory)', async () => {
+    // A data directory of its own: the one of the agent the other tests run is locked by it.
+    const own = await tempDir();
     const store = new RecordingStore();
     const first = httpSink({ listen: '127.0.0.1:0' });
-    const a = await runPlugins([first], { node: 'agent-2', dataDir: dir.path, store });
+    const a = await runPlugins([first], { node: 'agent-2', dataDir: own.path, store });
     await fetch(`http://127.0.0.1:${first.address()!.port}/v1/agent/service/register`, { method: 'PUT', body: JSON.stringify({ Name: 'keeper', Port: 1 }) });
     await a.stop();
     const second = httpSink({ listen: '127.0.0.1:0' });
-    const b = await runPlugins([second], { node: 'agent-2', dataDir: dir.path });
+    const b = await runPlugins([second], { node: 'agent-2', dataDir: own.path });
     const services = (await (await fetch(`http://127.0.0.1:${second.address()!.port}/v1/agent/services`)).json()) as Record<string, unknown>;
     expect(Object.keys(services)).toContain('keeper');
     await b.stop();
+    await own.dispose();
   });
 
   it('runs the TTLs of checks registered before a restart again', async () => {

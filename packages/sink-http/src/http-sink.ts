@@ -88,6 +88,50 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
   let limiter: ConnectionLimiter | undefined;
   let agentState: AgentState | undefined;
 
+  const serve = async (ctx: PluginContext, state: AgentState): Promise<void> => {
+    // Re-assert what clients registered before a restart: one reset replaces whatever this source owned.
+    await ctx.publish([{ type: 'reset', instances: state.instances() }]);
+    const catalog = ctx.catalog;
+    const w = new Waiters((key) => indexOf(catalog, key));
+    waiters = w;
+    const reaper = new Reaper(ctx.owner, async (i) => {
+      ctx.logger.info({ service: i.service, id: i.id, node: i.node }, 'deregistering a service critical for longer than its deregisterCriticalServiceAfter');
+      const removed = i.node === ctx.node ? state.deleteAgentService(i.id) : state.deleteCatalogService(i.node, i.id);
+      if (!removed) return;
+      // Its TTL checks go with it: a deadline left armed would expire a check no longer there.
+      if (i.node === ctx.node) for (const c of i.checks) ttl?.disarm(c.id);
+      await ctx.publish([{ type: 'remove', ref: { node: i.node, id: i.id } }]);
+      await state.sync();
+    });
+    reap = reaper;
+    subscription = catalog.follow((event) => {
+      reaper.onEvent(event);
+      const touched = event.type === 'snapshot' ? [] : [event.instance, ...(event.type === 'upsert' && event.previous ? [event.previous] : [])];
+      for (const i of touched) {
+        w.touch(`service:${i.service}`);
+        w.touch(`node:${i.node}`);
+      }
+      for (const key of ['services', 'nodes', 'global']) w.touch(key);
+    });
+
+    app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
+    limiter = limitConnections(
+      app.server,
+      { perClient: opts.maxConnsPerClient ?? DEFAULT_CONNECTION_LIMITS.perClient, total: opts.maxConns ?? DEFAULT_CONNECTION_LIMITS.total },
+      ctx.logger,
+      'http api',
+    );
+    ttl = new TtlTimers(ctx);
+    // Registered before a restart, their deadlines run again from now, as Consul's agent restarts its checks.
+    ttl.armChecks(state.agentChecks());
+    build(app, ctx, state, w, opts, ttl);
+    const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8500');
+    await app.listen({ host, port });
+    const address = app.server.address();
+    bound = { host, port: typeof address === 'object' && address ? address.port : port };
+    ctx.logger.info({ listen: formatListen(bound) }, 'http api listening');
+  };
+
   return {
     name,
     // What clients register here is this replica's, as a Consul agent's services are its own:
@@ -103,48 +147,15 @@ export function httpSink(options: HttpSinkOptions = {}, tuning: HttpSinkTuning =
       );
       await state.load();
       agentState = state;
-      // Re-assert what clients registered before a restart: one reset replaces whatever this source owned.
-      await ctx.publish([{ type: 'reset', instances: state.instances() }]);
-
-      const catalog = ctx.catalog;
-      const w = new Waiters((key) => indexOf(catalog, key));
-      waiters = w;
-      const reaper = new Reaper(ctx.owner, async (i) => {
-        ctx.logger.info({ service: i.service, id: i.id, node: i.node }, 'deregistering a service critical for longer than its deregisterCriticalServiceAfter');
-        const removed = i.node === ctx.node ? state.deleteAgentService(i.id) : state.deleteCatalogService(i.node, i.id);
-        if (!removed) return;
-        // Its TTL checks go with it: a deadline left armed would expire a check no longer there.
-        if (i.node === ctx.node) for (const c of i.checks) ttl?.disarm(c.id);
-        await ctx.publish([{ type: 'remove', ref: { node: i.node, id: i.id } }]);
-        await state.sync();
-      });
-      reap = reaper;
-      subscription = catalog.follow((event) => {
-        reaper.onEvent(event);
-        const touched = event.type === 'snapshot' ? [] : [event.instance, ...(event.type === 'upsert' && event.previous ? [event.previous] : [])];
-        for (const i of touched) {
-          w.touch(`service:${i.service}`);
-          w.touch(`node:${i.node}`);
-        }
-        for (const key of ['services', 'nodes', 'global']) w.touch(key);
-      });
-
-      app = Fastify({ logger: false, bodyLimit: opts.maxBodyBytes ?? 1024 * 1024, maxParamLength: 1024, forceCloseConnections: true });
-      limiter = limitConnections(
-        app.server,
-        { perClient: opts.maxConnsPerClient ?? DEFAULT_CONNECTION_LIMITS.perClient, total: opts.maxConns ?? DEFAULT_CONNECTION_LIMITS.total },
-        ctx.logger,
-        'http api',
-      );
-      ttl = new TtlTimers(ctx);
-      // Registered before a restart, their deadlines run again from now, as Consul's agent restarts its checks.
-      ttl.armChecks(state.agentChecks());
-      build(app, ctx, state, w, opts, ttl);
-      const { host, port } = parseListen(opts.listen ?? '127.0.0.1:8500');
-      await app.listen({ host, port });
-      const address = app.server.address();
-      bound = { host, port: typeof address === 'object' && address ? address.port : port };
-      ctx.logger.info({ listen: formatListen(bound) }, 'http api listening');
+      try {
+        await serve(ctx, state);
+      } catch (err) {
+        // The directory's lock goes with it, so that a start that failed (a port in use) holds nothing.
+        await app?.close().catch(() => undefined);
+        await state.close().catch(() => undefined);
+        agentState = undefined;
+        throw err;
+      }
     },
     async stop() {
       subscription?.unsubscribe();

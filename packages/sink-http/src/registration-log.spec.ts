@@ -19,7 +19,12 @@ describe('registrations log', () => {
     opened.push(log);
     return log;
   };
-  const files = async (): Promise<string[]> => (await readdir(join(dir.path, 'http-registrations'))).sort();
+  const files = async (): Promise<string[]> => (await readdir(join(dir.path, 'http-registrations'))).filter((f) => f !== 'lock').sort();
+  /** The files as a crash would leave them: the copy's lock is held by a process that is gone. */
+  const crashCopy = async (to: string): Promise<void> => {
+    await cp(dir.path, to, { recursive: true });
+    await rm(join(to, 'http-registrations', 'lock'), { force: true });
+  };
 
   beforeEach(async () => {
     dir = await tempDir();
@@ -215,7 +220,7 @@ describe('registrations log', () => {
     await reached;
     // Past the switch, writes go on into the new log while the snapshot is written.
     if (at !== 'log-created') for (let n = 0; n < 10; n++) await write(set(`during-${n % 4}`, n + 100));
-    await cp(dir.path, crash, { recursive: true });
+    await crashCopy(crash);
     release();
     await compaction;
     const after = await open({}, join(crash, 'http-registrations'));
@@ -245,7 +250,7 @@ describe('registrations log', () => {
     await writeFile(legacyFile, JSON.stringify({ agent: [['web', reg(80)]] }));
     const crash = `${dir.path}-crash`;
     // Stopped after the new log exists and before the snapshot does: the old file is still the state.
-    const first = open({ legacyFile, onCompactionStep: async (step) => void (step === 'switched' && (await cp(dir.path, crash, { recursive: true }))) });
+    const first = open({ legacyFile, onCompactionStep: async (step) => void (step === 'switched' && (await crashCopy(crash))) });
     await (await first).close();
     expect(await readdir(join(crash, 'http-registrations'))).toEqual(['0000000001.log']);
     const log = await open({ legacyFile: join(crash, 'http-registrations.json') }, join(crash, 'http-registrations'));

@@ -12,6 +12,7 @@
 import { mkdir, open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '@signpost/core';
+import { DirLock } from './dir-lock.js';
 import { fileName, GEN, loadDir, type LoadReport } from './load-log.js';
 import { applyRecord, encodeHeader, encodeRecord, recordKey, tableRecords, type LogRecord, type Registration, type Tables } from './log-record.js';
 
@@ -91,6 +92,7 @@ export class RegistrationLog {
   #closed = false;
   /** The legacy file was migrated at open: removed once the first snapshot is durable. */
   #legacyPending = false;
+  #lock: DirLock | undefined;
   #stats = { records: 0, writes: 0, fsyncs: 0, compactions: 0 };
 
   private constructor(
@@ -110,13 +112,23 @@ export class RegistrationLog {
   /** Loads what the directory (or the legacy file) holds, reports damage, and opens the log for appends. */
   static async open(opts: RegistrationLogOptions): Promise<RegistrationLog> {
     const { dir, logger } = opts;
-    await mkdir(dir, { recursive: true });
-    const { tables, sizes, base, live, repair, report } = await loadDir(opts);
-    const log = new RegistrationLog(opts, tables, sizes, Math.max(base, ...live), report);
-    log.#legacyPending = report.migrated !== undefined;
-    await log.#removeBefore(base);
-    if (repair) await log.#rotate(true);
-    else await log.#openLog(live.length ? 'a' : 'ax');
+    await mkdir(dir, { recursive: true }).catch((err: NodeJS.ErrnoException) => Promise.reject(new Error(`${dir}: cannot create the registrations directory (${err.code ?? err.message})`, { cause: err })));
+    const lock = await DirLock.acquire(dir, logger);
+    let log: RegistrationLog | undefined;
+    try {
+      const { tables, sizes, base, live, repair, report } = await loadDir(opts);
+      log = new RegistrationLog(opts, tables, sizes, Math.max(base, ...live), report);
+      log.#lock = lock;
+      log.#legacyPending = report.migrated !== undefined;
+      await log.#removeBefore(base);
+      if (repair) await log.#rotate(true);
+      else await log.#openLog(live.length ? 'a' : 'ax');
+    } catch (err) {
+      if (log) await log.#handle?.close().catch(() => undefined);
+      await lock.release();
+      throw err;
+    }
+    const report = log.report;
     if (report.migrated) logger.info({ from: report.migrated.from, to: dir, registrations: report.migrated.registrations }, 'moved the registrations to the log');
     return log;
   }
@@ -166,8 +178,12 @@ export class RegistrationLog {
     this.#closed = true;
     await this.#idle();
     await this.#compacting;
-    await this.#handle?.close();
-    this.#handle = undefined;
+    try {
+      await this.#handle?.close();
+      this.#handle = undefined;
+    } finally {
+      await this.#lock?.release();
+    }
   }
 
   /** Starts the appender at the end of this turn: whatever else is written in this turn goes in the same append. */
