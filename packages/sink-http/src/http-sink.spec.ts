@@ -421,6 +421,15 @@ describe('http sink', () => {
     });
   });
 
+  it("refuses to deregister a node whose services another replica registered, naming it, and keeps Consul's answer otherwise", async () => {
+    await run.store.apply([upsert({ ...spec('ext', { node: 'ext-owned', nodeAddress: '10.5.0.9', port: 1 }), source: 'http@reg-a' })]);
+    const res = await put('/v1/catalog/deregister', { Node: 'ext-owned' });
+    expect([res.status, res.text]).toEqual([400, 'services on node "ext-owned" are registered through http@reg-a: deregister them there']);
+    expect(run.store.instance({ node: 'ext-owned', id: 'ext' })).toBeDefined();
+    // A node nobody registered through this plugin: Consul's true, nothing done.
+    expect(await put('/v1/catalog/deregister', { Node: 'nobody-here' })).toMatchObject({ status: 200, text: 'true' });
+  });
+
   describe('bad input', () => {
     it.each([
       ['/v1/agent/service/register', '{"Name": "x",', 400, /^Request decode failed: /],

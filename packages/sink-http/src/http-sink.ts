@@ -500,6 +500,11 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
         await saveCatalogService(dereg.node, owner.id, registration);
       }
     } else {
+      if (!dereg.serviceId && !ids.length) {
+        // Nothing of ours on the node: services another replica of this plugin registered there are its to remove, as with a ServiceID.
+        const others = [...new Set(catalog.node(dereg.node)?.instances.map((i) => i.source).filter((s) => s !== ctx.owner && s.startsWith(`${ctx.owner.split('@')[0]}@`)))];
+        if (others.length) throw new HttpError(400, `services on node "${dereg.node}" are registered through ${others.join(', ')}: deregister them there`);
+      }
       await publish(ids.map((id) => ({ type: 'remove', ref: { node: dereg.node, id } })));
       for (const id of ids) state.deleteCatalogService(dereg.node, id);
     }
