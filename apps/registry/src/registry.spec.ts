@@ -20,10 +20,10 @@ describe.skipIf(!hasProgram('redis-server', 'redis-server'))('registry replica',
       SIGNPOST_REDIS_PREFIX: `reg-${randomUUID()}:`,
       SIGNPOST_HTTP_LISTEN: '127.0.0.1:0',
       SIGNPOST_DNS_LISTEN: '127.0.0.1:0',
-      SIGNPOST_DATA_DIR: dir.path,
     };
-    const one = await startRegistry(undefined, { logger: silentLogger(), env: { ...env, SIGNPOST_NODE: 'one' } });
-    const two = await startRegistry(undefined, { logger: silentLogger(), env: { ...env, SIGNPOST_NODE: 'two' } });
+    // Each replica its own node name and data directory, as the README says (one shared is refused).
+    const one = await startRegistry(undefined, { logger: silentLogger(), env: { ...env, SIGNPOST_NODE: 'one', SIGNPOST_DATA_DIR: `${dir.path}/one` } });
+    const two = await startRegistry(undefined, { logger: silentLogger(), env: { ...env, SIGNPOST_NODE: 'two', SIGNPOST_DATA_DIR: `${dir.path}/two` } });
     try {
       expect(one.config).toMatchObject({ node: 'one', store: { name: 'redis' } });
       expect(one.config.plugins.map((p) => p.name)).toEqual(['http', 'dns', 'health']);
