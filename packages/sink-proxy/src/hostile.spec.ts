@@ -165,6 +165,35 @@ describe('hostile and sloppy clients', () => {
   });
 });
 
+describe('rules built to overflow the parser', () => {
+  it('drops each with the reason, and the proxy keeps answering', async () => {
+    const a = await backend('a');
+    const p = await start({});
+    const shapes: Array<[string, string]> = [
+      ['parens', `traefik.http.routers.r.rule=${'('.repeat(20_000)}Path(\`/\`)${')'.repeat(20_000)}`],
+      ['nots', `traefik.http.routers.r.rule=${'!'.repeat(50_000)}Path(\`/\`)`],
+      ['ands', `traefik.http.routers.r.rule=${Array.from({ length: 30_000 }, () => 'Path(`/`)').join(' && ')}`],
+      ['v1', `traefik.frontend.rule=${Array.from({ length: 30_000 }, () => 'Method:GET').join(';')}`],
+    ];
+    try {
+      await p.run.store.apply([
+        upsert(spec('plain', { id: 'p1', nodeAddress: '127.0.0.1', port: a.port, tags: ['traefik.enable=true', 'traefik.http.routers.r.rule=PathPrefix(`/plain`)'] })),
+        ...shapes.map(([name, tag]) => upsert(spec(name, { id: `${name}1`, nodeAddress: '127.0.0.1', port: a.port, tags: ['traefik.enable=true', tag] }))),
+      ]);
+      await eventually(async () => (await state(p.admin)).errors.length === shapes.length, 5000, 'every shape listed');
+      const { errors, routers } = await state(p.admin);
+      expect(errors.map((e) => e.service).sort()).toEqual(shapes.map(([n]) => n).sort());
+      for (const e of errors) expect(e.reason).toMatch(/longer than the 4096 accepted/);
+      expect(routers.map((r) => r.name)).toEqual(['r@plain']);
+      const res = await fetch(`${p.base}/plain/x`);
+      expect([res.status, await res.text()]).toEqual([200, 'a']);
+    } finally {
+      await p.run.stop();
+      await close(a.server);
+    }
+  });
+});
+
 describe('backend faults while a body streams', () => {
   it('still ejects a backend that resets the connection while a connected client is sending', async () => {
     const resetting = createServer((req) => req.socket.destroy());

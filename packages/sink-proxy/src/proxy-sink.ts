@@ -80,12 +80,21 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
   const dirty = new Set<string>();
   let flushing = false;
 
+  /** One service's routers; any error building them (a bug) drops that service's routers with the reason, never the proxy. */
+  const buildService = (service: string, instances: Parameters<typeof serviceRoutes>[1]): ReturnType<typeof serviceRoutes> => {
+    try {
+      return serviceRoutes(service, instances, routeOptions);
+    } catch (err) {
+      return { routers: [], problems: [{ service, instances: instances.map((i) => i.id), reason: `the service's routers were not built: ${err instanceof Error ? err.message : String(err)}` }] };
+    }
+  };
+
   const rebuild = (): void => {
     flushing = false;
     if (!ctx) return;
     for (const service of dirty) {
       const instances = ctx.catalog.instances(service).filter((i) => isRoutable(i, { includeWarning: opts.includeWarning ?? true }));
-      const { routers, problems } = serviceRoutes(service, instances, routeOptions);
+      const { routers, problems } = buildService(service, instances);
       for (const p of problems) ctx.logger.error({ service: p.service, instances: p.instances, ...(p.router ? { router: p.router } : {}), ...(p.key ? { key: p.key } : {}), reason: p.reason }, 'a route was not built');
       if (problems.length) problemsByService.set(service, problems);
       else problemsByService.delete(service);

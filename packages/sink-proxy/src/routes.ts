@@ -302,12 +302,19 @@ function makeRouter(spec: RouterSpec, service: string, problems: RouteProblem[],
     problems.push({ service, instances, router: spec.name, reason: `router ${spec.name}: ${err.message}` });
     return undefined;
   }
+  let matches: Router['matches'];
+  try {
+    matches = compileRule(parsed);
+  } catch (err) {
+    problems.push({ service, instances, router: spec.name, reason: `router ${spec.name}: the rule could not be compiled: ${(err as Error).message}` });
+    return undefined;
+  }
   const explicit = spec.priority === undefined ? undefined : Number(spec.priority);
   return {
     name: spec.name,
     service,
     rule: spec.rule,
-    matches: compileRule(parsed),
+    matches,
     // Traefik's default priority is the rule's length: longer rules are more specific.
     priority: explicit !== undefined && Number.isFinite(explicit) && explicit > 0 ? explicit : spec.rule.length,
     entrypoints: spec.entrypoints,

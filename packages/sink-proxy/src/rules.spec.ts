@@ -134,3 +134,17 @@ describe('parseV1Rule (Traefik 1.7 frontend rules)', () => {
     expect(() => parseV1Rule(rule)).toThrow(message);
   });
 });
+
+describe('rule size limits', () => {
+  const path = 'Path(`/`)';
+  it('refuses nesting deeper than 32 and more than 64 matchers, naming the limit', () => {
+    expect(() => parseRule(`${'('.repeat(32)}${path}${')'.repeat(32)}`)).not.toThrow();
+    expect(() => parseRule(`${'('.repeat(33)}${path}${')'.repeat(33)}`)).toThrow(/deeper than the 32 levels accepted/);
+    expect(() => parseRule(`${'!'.repeat(33)}${path}`)).toThrow(/deeper than the 32 levels accepted/);
+    expect(() => parseRule(Array.from({ length: 64 }, () => path).join(' && '))).not.toThrow();
+    expect(() => parseRule(Array.from({ length: 65 }, () => path).join(' && '))).toThrow(/more than the 64 matchers accepted/);
+    expect(() => parseV1Rule(Array.from({ length: 65 }, () => 'Method:GET').join(';'))).toThrow(/more than the 64 matchers accepted/);
+    expect(() => parseRule(`Path(\`/${'a'.repeat(4096)}\`)`)).toThrow(RuleError);
+    expect(() => parseV1Rule(`Path:/${'a'.repeat(4096)}`)).toThrow(/longer than the 4096 accepted/);
+  });
+});

@@ -49,6 +49,17 @@ export class RuleError extends Error {
   }
 }
 
+/** Longest rule accepted, in characters: real rules are a few dozen; the parser is recursive. */
+export const MAX_RULE_LENGTH = 4096;
+/** Deepest nesting of parentheses and `!` accepted in a rule. */
+export const MAX_RULE_DEPTH = 32;
+/** Most matchers (v1: matcher values joined by `;`, Query values) one rule may hold. */
+export const MAX_RULE_MATCHERS = 64;
+
+function checkLength(text: string): void {
+  if (text.length > MAX_RULE_LENGTH) throw new RuleError(`a rule of ${text.length} characters is longer than the ${MAX_RULE_LENGTH} accepted`);
+}
+
 const ARITY: Record<Matcher, [number, number]> = {
   Host: [1, 64],
   HostRegexp: [1, 64],
@@ -104,8 +115,14 @@ function tokenize(text: string): Token[] {
 
 /** Parses a Traefik v2/v3 rule. */
 export function parseRule(text: string): Rule {
+  checkLength(text);
   const tokens = tokenize(text);
   let pos = 0;
+  let depth = 0;
+  let matchers = 0;
+  const deeper = (at: number): void => {
+    if (++depth > MAX_RULE_DEPTH) throw new RuleError(`the rule nests parentheses and "!" deeper than the ${MAX_RULE_DEPTH} levels accepted`, at);
+  };
   const peek = (): Token => tokens[pos]!;
   const next = (): Token => tokens[pos++]!;
   const isOp = (t: Token, op: string): boolean => t.kind === 'op' && t.text === op;
@@ -130,11 +147,16 @@ export function parseRule(text: string): Rule {
     const t = peek();
     if (isOp(t, '!')) {
       next();
-      return { kind: 'not', rule: unary() };
+      deeper(t.at);
+      const rule = unary();
+      depth--;
+      return { kind: 'not', rule };
     }
     if (isOp(t, '(')) {
       next();
+      deeper(t.at);
       const r = or();
+      depth--;
       const close = next();
       if (!isOp(close, ')')) throw new RuleError('expected ")"', close.at);
       return r;
@@ -143,6 +165,7 @@ export function parseRule(text: string): Rule {
   };
   const matcher = (): Rule => {
     const name = next();
+    if (++matchers > MAX_RULE_MATCHERS) throw new RuleError(`the rule holds more than the ${MAX_RULE_MATCHERS} matchers accepted`, name.at);
     if (name.kind !== 'name') throw new RuleError(`expected a matcher such as Host(\`example.com\`), not ${describe(name)}`, name.at);
     const m = canonical(name.text);
     if (!m) throw new RuleError(`unknown matcher "${name.text}"`, name.at);
@@ -184,8 +207,10 @@ const V1: Record<string, { matcher: Matcher; strip?: true; pairs?: true }> = {
 
 /** Parses a Traefik v1 frontend rule: `Host:a,b;PathPrefixStrip:/x/`. */
 export function parseV1Rule(text: string): V1Rule {
+  checkLength(text);
   const parts = text.split(';').map((p) => p.trim()).filter(Boolean);
   if (parts.length === 0) throw new RuleError('an empty rule');
+  let matchers = 0;
   const rules: Rule[] = [];
   const stripPrefixes: string[] = [];
   for (const part of parts) {
@@ -196,6 +221,8 @@ export function parseV1Rule(text: string): V1Rule {
     if (!spec) throw new RuleError(`unknown v1 matcher "${name}"`);
     const values = part.slice(colon + 1).split(',').map((v) => v.trim()).filter(Boolean);
     if (values.length === 0) throw new RuleError(`${name} needs a value`);
+    matchers += spec.matcher === 'Query' ? values.length : 1;
+    if (matchers > MAX_RULE_MATCHERS) throw new RuleError(`the rule holds more than the ${MAX_RULE_MATCHERS} matchers accepted`);
     let rule: Rule;
     if (spec.pairs) {
       if (values.length !== 2) throw new RuleError(`${name} takes a name and a value: ${name}:X-Key,value`);
