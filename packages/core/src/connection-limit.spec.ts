@@ -98,4 +98,32 @@ describe('limitConnections', () => {
     first.socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(await reply).toMatch(/^HTTP\/1.1 200/);
   });
+
+  it('closes a connection that sends nothing within firstByteTimeoutMs, and keeps one that spoke', async () => {
+    const server = createServer(() => undefined);
+    servers.push(server);
+    const limiter = limitConnections(server, { perClient: 0, total: 0, firstByteTimeoutMs: 50 }, recordingLogger([]), 'test');
+    const port = await listen(server);
+    const silent = await open(port);
+    const talking = await open(port);
+    sockets.push(silent.socket, talking.socket);
+    talking.socket.write('x');
+    await silent.closed;
+    await eventually(() => limiter.open === 1);
+    expect(talking.socket.destroyed).toBe(false);
+  });
+
+  it('counts a socket handed back to the server once (an h2c upgrade answered over HTTP/1.1 re-emits it)', async () => {
+    const server = createServer(() => undefined);
+    servers.push(server);
+    const limiter = limitConnections(server, { perClient: 1, total: 0 }, recordingLogger([]), 'test');
+    const seen: Socket[] = [];
+    server.on('connection', (s: Socket) => seen.push(s));
+    const port = await listen(server);
+    const first = await open(port);
+    sockets.push(first.socket);
+    await eventually(() => seen.length === 1);
+    for (let n = 0; n < 3; n++) server.emit('connection', seen[0]);
+    expect([limiter.open, limiter.refused, seen[0]!.destroyed]).toEqual([1, 0, false]);
+  });
 });

@@ -10,9 +10,15 @@ export interface ConnectionLimits {
   readonly perClient: number;
   /** Open connections in all on this listener, so that one listener cannot take every file descriptor. 0: no cap. */
   readonly total: number;
+  /**
+   * A connection that sends nothing this long after it opened is closed (ms; 0: never).
+   * A server's own header deadline starts at the first byte, so without this an idle
+   * connection held its place under the caps for good.
+   */
+  readonly firstByteTimeoutMs?: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { perClient: 200, total: 4096 };
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { perClient: 200, total: 4096, firstByteTimeoutMs: 10_000 };
 
 export interface ConnectionLimiter {
   /** Connections refused so far, by either cap. */
@@ -47,7 +53,12 @@ export function limitConnections(server: Server, limits: ConnectionLimits, logge
       ? `${what}: refused a connection: this listener has as many open as it allows (maxConns); further refusals are not logged for this client`
       : `${what}: refused a connection: this client has as many open as it may (maxConnsPerClient); further refusals are not logged for this client`);
   };
+  // A socket handed back to the server (an HTTP/1.1 answer to an h2c upgrade re-emits it) is counted once.
+  const counted = new WeakSet<Socket>();
+  const firstByteMs = limits.firstByteTimeoutMs ?? DEFAULT_CONNECTION_LIMITS.firstByteTimeoutMs!;
   server.prependListener('connection', (socket: Socket) => {
+    if (counted.has(socket)) return;
+    counted.add(socket);
     const client = socket.remoteAddress ?? 'unknown';
     if (limits.total > 0 && open >= limits.total) {
       refuse(socket, client, 'total');
@@ -60,6 +71,12 @@ export function limitConnections(server: Server, limits: ConnectionLimits, logge
     }
     open++;
     byClient.set(client, mine + 1);
+    if (firstByteMs > 0) {
+      const silent = setTimeout(() => socket.destroy(), firstByteMs);
+      silent.unref();
+      socket.once('data', () => clearTimeout(silent));
+      socket.once('close', () => clearTimeout(silent));
+    }
     socket.once('close', () => {
       open--;
       const left = (byClient.get(client) ?? 1) - 1;

@@ -105,6 +105,29 @@ describe('dns sink over real sockets', () => {
     socket.destroy();
   });
 
+  it('stops reading a TCP client\'s queries while it does not read its answers, and answers them all once it does', async () => {
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.pause();
+    const before = dns.stats()!.tcpBackpressure;
+    // 300 SRV answers of about 17 KB each: 5 MB the client does not read.
+    const n = 300;
+    socket.write(Buffer.concat(Array.from({ length: n }, (_, k) => framed(query(1000 + k, 'big.service.consul', 'SRV')))));
+    await eventually(() => dns.stats()!.tcpBackpressure > before, 5000, 'the server to stop reading');
+    let got = 0;
+    let buf: Buffer = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+        got++;
+      }
+    });
+    socket.resume();
+    await eventually(() => got === n, 10_000, `all ${n} answers`);
+    socket.destroy();
+  });
+
   it('closes an idle TCP connection', async () => {
     const socket = connect(port, '127.0.0.1');
     const closed = new Promise<number>((resolve) => {

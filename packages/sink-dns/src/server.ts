@@ -22,6 +22,8 @@ export interface DnsStats {
   recursorFailures: number;
   dropped: number;
   internalErrors: number;
+  /** Times a TCP client stopped reading its answers and the server stopped reading its queries until it did. */
+  tcpBackpressure: number;
   byRcode: Record<number, number>;
 }
 
@@ -34,7 +36,7 @@ export class DnsServer {
   #udp: UdpSocket | undefined;
   #tcp: TcpServer | undefined;
   readonly #connections = new Set<Socket>();
-  readonly stats: DnsStats = { queries: 0, udp: 0, tcp: 0, truncated: 0, forwarded: 0, recursorFailures: 0, dropped: 0, internalErrors: 0, byRcode: {} };
+  readonly stats: DnsStats = { queries: 0, udp: 0, tcp: 0, truncated: 0, forwarded: 0, recursorFailures: 0, dropped: 0, internalErrors: 0, tcpBackpressure: 0, byRcode: {} };
   #lastErrorLog = 0;
   #limiter: ConnectionLimiter | undefined;
 
@@ -140,6 +142,7 @@ export class DnsServer {
     socket.on('close', () => this.#connections.delete(socket));
     socket.on('error', () => socket.destroy());
     let pending: Buffer = Buffer.alloc(0);
+    let waiting = false;
     const send = (bytes: Buffer): void => {
       if (socket.destroyed) return;
       const framed = Buffer.allocUnsafe(bytes.length + 2);
@@ -149,9 +152,23 @@ export class DnsServer {
     };
     // RFC 7766: several queries per connection, each prefixed with its length;
     // a message may arrive split across segments, or several in one.
-    socket.on('data', (chunk: Buffer) => {
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    const answer = (): void => {
       while (pending.length >= 2) {
+        // A client that sends queries and never reads the answers must not grow this process's
+        // memory without end: its queries wait, unread, until it has taken what is queued.
+        if (socket.writableLength > MAX_UNREAD_ANSWER_BYTES) {
+          if (!waiting) {
+            waiting = true;
+            this.stats.tcpBackpressure++;
+            socket.pause();
+            socket.once('drain', () => {
+              waiting = false;
+              socket.resume();
+              answer();
+            });
+          }
+          return;
+        }
         const len = pending.readUInt16BE(0);
         if (pending.length < 2 + len) break;
         const msg = pending.subarray(2, 2 + len);
@@ -160,6 +177,10 @@ export class DnsServer {
         if (out instanceof Promise) void out.then(send);
         else if (out) send(out);
       }
+    };
+    socket.on('data', (chunk: Buffer) => {
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      answer();
     });
   }
 
@@ -185,6 +206,9 @@ export class DnsServer {
     this.logger.error({ err, packet: packet.subarray(0, 64).toString('hex') }, 'dns query failed inside the server; answered SERVFAIL');
   }
 }
+
+/** Answers queued to one TCP client before its queries are no longer read. */
+const MAX_UNREAD_ANSWER_BYTES = 256 * 1024;
 
 function udpExchange(packet: Buffer, host: string, port: number, timeoutMs: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
