@@ -12,12 +12,14 @@ describe('parseDuration (Go / Consul form)', () => {
     ['0', 0],
     ['0s', 0],
     ['60000ms', 60_000],
+    // Go's longest: 2^63-1 ns.
+    ['2562047h', 2562047 * 3_600_000],
   ])('%s = %d ms', (text, ms) => {
     expect(parseDuration(text)).toBeCloseTo(ms, 6);
     expect(isDuration(text)).toBe(true);
   });
 
-  it.each(['10', '1 hour', 's', '10 s', '1d', '', 'ten seconds', '5m-3s'])('rejects %j with a clear message', (text) => {
+  it.each(['10', '1 hour', 's', '10 s', '1d', '', 'ten seconds', '5m-3s', '99999999999999999999h', '2562048h'])('rejects %j with a clear message', (text) => {
     expect(isDuration(text)).toBe(false);
     expect(() => parseDuration(text)).toThrow(/invalid duration .* Go form such as 10s/);
   });

@@ -12,9 +12,15 @@ export class DurationError extends Error {
   }
 }
 
-/** True when `text` is a Go duration (`0` alone is allowed, as in Go). */
+/** Go's longest duration (2^63-1 ns, about 292 years): time.ParseDuration refuses a longer one. */
+export const MAX_DURATION_MS = 9_223_372_036_854.775;
+
+/** True when `text` is a Go duration (`0` alone is allowed, as in Go) that Go could hold. */
 export function isDuration(text: string): boolean {
-  return text === '0' || GO_DURATION.test(text);
+  if (text === '0') return true;
+  if (!GO_DURATION.test(text)) return false;
+  const ms = parse(text.replace(/[μ]s/g, 'us'), 'ms');
+  return typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) <= MAX_DURATION_MS;
 }
 
 /** Parses a Go/Consul duration (`10s`, `1m30s`, `500ms`, `1.5h`) into milliseconds. */
@@ -22,7 +28,7 @@ export function parseDuration(text: string): number {
   if (text === '0') return 0;
   if (!GO_DURATION.test(text)) throw new DurationError(text);
   const ms = parse(text.replace(/[μ]s/g, 'us'), 'ms');
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) throw new DurationError(text);
+  if (ms === null || ms === undefined || !Number.isFinite(ms) || Math.abs(ms) > MAX_DURATION_MS) throw new DurationError(text);
   return ms;
 }
 

@@ -54,9 +54,15 @@ describe('compileFilter', () => {
   it('matches in time linear in the input: the pattern that froze the agent answers at once', () => {
     // JavaScript's RegExp backtracks exponentially on this against a long run of hex digits with no x.
     const matches = compileFilter('ServiceID matches "^(.|[0-9]|[0-9a-f])+x$"', fields);
-    const long = { ...entry, ServiceID: `${'0123456789abcdef'.repeat(4096)}!` };
+    const long = { ...entry, ServiceID: `${'0123456789abcdef'.repeat(500)}!` };
     expect(matches(long)).toBe(false);
     expect(matches({ ...entry, ServiceID: 'abc0x' })).toBe(true);
+  });
+
+  it('refuses to match a pattern against a value too long, rather than take seconds over it', () => {
+    const matches = compileFilter('ServiceID matches "^w"', fields);
+    expect(matches({ ...entry, ServiceID: 'w'.repeat(8192) })).toBe(true);
+    expect(() => matches({ ...entry, ServiceID: 'w'.repeat(8193) })).toThrow(/a value of 8193 characters is longer than the 8192 a pattern is matched against/);
   });
 
   it.each([
@@ -73,7 +79,11 @@ describe('compileFilter', () => {
     ['ServiceName matches `(w)\\1`', /invalid regular expression: .*\\1/],
     ['ServiceName matches "w(?=e)"', /invalid regular expression/],
     [`ServiceName matches "${'a'.repeat(5000)}"`, /longer than the 4096 accepted/],
-    ['ServiceName matches "((a{100}){100}){100}"', /invalid regular expression|more than the 20000 accepted/],
+    ['ServiceName matches "((a{100}){100}){100}"', /invalid regular expression|more than the 1000 accepted/],
+    [`ServiceName matches "${'[^x]{0,999}'.repeat(10)}"`, /more than the 1000 accepted/],
+    [`${'('.repeat(5000)}ServiceName == web${')'.repeat(5000)}`, /longer than the 4096 accepted/],
+    [`${'('.repeat(40)}ServiceName == web${')'.repeat(40)}`, /nested deeper than the 32/],
+    [`${'not '.repeat(40)}ServiceName == web`, /nested deeper than the 32/],
     ['Nope == 1', /Selector "Nope" is not valid/],
     ['ServiceName == web extra', /unexpected "extra"/],
   ])('rejects %j', (expression, message) => {

@@ -17,8 +17,18 @@ import { RE2JS } from 're2js';
 
 /** Longest `matches` pattern accepted: far past any real filter, short enough to bound compiling it. */
 const MAX_PATTERN_LENGTH = 4096;
-/** RE2's measure of a compiled pattern (instructions): bounds the memory and time one filter may take. */
-const MAX_PROGRAM_SIZE = 20_000;
+/**
+ * RE2's measure of a compiled pattern (instructions). re2js's time is linear in the input
+ * but multiplied by the threads the program may run at once, up to its size: a pattern of
+ * 20,000 instructions took 5 s on a 15 KB value. With this and MAX_MATCH_INPUT, one value
+ * costs at most some tens of ms.
+ */
+const MAX_PROGRAM_SIZE = 1000;
+/** Longest value a pattern is matched against: a longer one makes the filter an error (400), not a slow answer. */
+const MAX_MATCH_INPUT = 8192;
+/** Longest expression, and deepest nesting of parentheses and `not`: the parser and evaluator recurse. */
+const MAX_EXPRESSION_LENGTH = 4096;
+const MAX_DEPTH = 32;
 
 export class FilterError extends Error {
   constructor(message: string, readonly position?: number) {
@@ -130,20 +140,24 @@ class Parser {
     return left;
   }
 
+  #depth = 0;
+
   #unary(): Expr {
     const t = this.#peek();
-    if (this.#isWord(t, 'not') && !this.#isWord(this.#peek(1), 'in')) {
-      this.#next();
-      return { kind: 'not', expr: this.#unary() };
-    }
-    if (t.kind === 'op' && t.text === '(') {
-      this.#next();
-      const e = this.#or();
+    const not = this.#isWord(t, 'not') && !this.#isWord(this.#peek(1), 'in');
+    const open = t.kind === 'op' && t.text === '(';
+    if (!not && !open) return this.#match();
+    if (++this.#depth > MAX_DEPTH) throw new FilterError(`nested deeper than the ${MAX_DEPTH} parentheses and "not"s accepted`, t.at);
+    this.#next();
+    let e: Expr;
+    if (not) e = { kind: 'not', expr: this.#unary() };
+    else {
+      e = this.#or();
       const close = this.#next();
       if (close.kind !== 'op' || close.text !== ')') throw new FilterError('expected ")"', close.at);
-      return e;
     }
-    return this.#match();
+    this.#depth--;
+    return e;
   }
 
   #match(): Expr {
@@ -282,8 +296,14 @@ function evaluate(e: Expr, item: unknown): boolean {
       return resolve(item, e.selector).some((v) => contains(v, e.value)) !== e.negate;
     case 'matches':
       // test() finds the pattern anywhere, as Go's MatchString.
-      return resolve(item, e.selector).some((v) => e.pattern.test(text(v))) !== e.negate;
+      return resolve(item, e.selector).some((v) => e.pattern.test(matchable(text(v)))) !== e.negate;
   }
+}
+
+/** A value a pattern may be matched against; a longer one is an error rather than seconds of matching. */
+function matchable(value: string): string {
+  if (value.length > MAX_MATCH_INPUT) throw new FilterError(`a value of ${value.length} characters is longer than the ${MAX_MATCH_INPUT} a pattern is matched against`);
+  return value;
 }
 
 function selectors(e: Expr): Selector[] {
@@ -298,6 +318,7 @@ function selectors(e: Expr): Selector[] {
  * a silent "nothing matches".
  */
 export function compileFilter(expression: string, fields: readonly string[]): (item: unknown) => boolean {
+  if (expression.length > MAX_EXPRESSION_LENGTH) throw new FilterError(`an expression of ${expression.length} characters is longer than the ${MAX_EXPRESSION_LENGTH} accepted`);
   const expr = new Parser(tokenize(expression)).parse();
   const known = new Set(fields.map((f) => f.toLowerCase()));
   for (const s of selectors(expr)) {

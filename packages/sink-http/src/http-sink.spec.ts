@@ -468,6 +468,14 @@ describe('http sink', () => {
   });
 
   describe('?filter=', () => {
+    it('answers 400, not seconds of matching, for a pattern against a value over 8 KiB', async () => {
+      await run.store.apply([upsert(spec('longtag', { id: 'lt1', node: 'n2', nodeAddress: '10.0.0.2', tags: ['x'.repeat(20_000)] }))]);
+      const res = await get('/v1/catalog/service/longtag?filter=' + encodeURIComponent('ServiceTags matches "^(x|x)+y$"'));
+      expect([res.status, res.text]).toEqual([400, 'Failed to evaluate the filter: a value of 20000 characters is longer than the 8192 a pattern is matched against']);
+      expect((await get('/v1/catalog/service/longtag?filter=' + encodeURIComponent('ServiceID == lt1'))).status).toBe(200);
+      await run.store.apply([{ source: 'src-a', event: { type: 'remove', ref: { node: 'n2', id: 'lt1' } } }]);
+    });
+
     it.each([
       // cerebro by now: the seed's instance, c-extra on n2 (blocking test), and Nomad's on agent-1.
       ['/v1/catalog/service/cerebro?filter=' + encodeURIComponent('ServiceMeta["external-source"] == "nomad"'), 2],

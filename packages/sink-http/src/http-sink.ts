@@ -225,6 +225,8 @@ function build(app: FastifyInstance, ctx: PluginContext, state: AgentState, wait
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).type('text/plain; charset=utf-8').send(err.message);
+    // A filter can fail while it runs too (a value too long to match a pattern against).
+    if (err instanceof FilterError) return reply.code(400).type('text/plain; charset=utf-8').send(`Failed to evaluate the filter: ${err.message}`);
     if (err instanceof DecodeError) return reply.code(400).type('text/plain; charset=utf-8').send(`Request decode failed: ${err.message}`);
     if (err instanceof ValidationError) return reply.code(400).type('text/plain; charset=utf-8').send(err.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
     if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).type('text/plain; charset=utf-8').send('Request body too large');

@@ -1,5 +1,6 @@
-import { describe, expect, it } from 'vitest';
-import { ttlExpiredOutput, ttlOutput } from './ttl.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { PluginContext, SourceEvent } from '@signpost/core';
+import { MAX_TIMER_MS, TtlTimers, ttlExpiredOutput, ttlOutput } from './ttl.js';
 
 describe('ttlOutput (Consul CheckTTL.SetStatus)', () => {
   it.each([
@@ -24,5 +25,25 @@ describe('ttlExpiredOutput (Consul CheckTTL.getExpiredOutput)', () => {
     ['queue depth 12', 'TTL expired (last output before timeout follows): queue depth 12'],
   ])('after %j: %j', (last, expected) => {
     expect(ttlExpiredOutput(last)).toBe(expected);
+  });
+});
+
+describe('TtlTimers', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('keeps a TTL longer than a timer can hold (720h) until it passes, instead of expiring it at once', async () => {
+    vi.useFakeTimers();
+    const published: SourceEvent[] = [];
+    const ctx = { node: 'n', publish: async (e: readonly SourceEvent[]) => (published.push(...e), { index: 1, changed: 1, rejected: [] }), logger: { warn: () => undefined } } as unknown as PluginContext;
+    const timers = new TtlTimers(ctx);
+    const ttl = 720 * 3_600_000;
+    timers.arm('c', ttl, 'ok');
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS + 1000);
+    expect(published).toEqual([]);
+    await vi.advanceTimersByTimeAsync(ttl - MAX_TIMER_MS - 1000 - 1);
+    expect(published).toEqual([]);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(published).toEqual([{ type: 'checkStatus', node: 'n', checkId: 'c', status: 'critical', output: 'TTL expired (last output before timeout follows): ok' }]);
+    timers.close();
   });
 });

@@ -23,6 +23,9 @@ export function ttlExpiredOutput(lastOutput: string): string {
   return lastOutput === '' ? 'TTL expired' : `TTL expired (last output before timeout follows): ${lastOutput}`;
 }
 
+/** The longest delay setTimeout takes as it is. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The deadlines of the TTL checks registered on this agent. A check is armed when it
  * is registered (so one registered `passing` and never updated still turns critical,
@@ -37,14 +40,21 @@ export class TtlTimers {
   /** (Re-)arms `checkId`'s deadline; `lastOutput` is what an update just set ('' at registration). */
   arm(checkId: string, ttlMs: number, lastOutput = ''): void {
     clearTimeout(this.#timers.get(checkId)?.timer);
-    const timer = setTimeout(() => {
-      this.#timers.delete(checkId);
-      this.ctx
-        .publish([{ type: 'checkStatus', node: this.ctx.node, checkId, status: 'critical', output: ttlExpiredOutput(lastOutput) }])
-        .catch((err: unknown) => this.ctx.logger.warn({ err, checkId }, 'could not expire a TTL check'));
-    }, ttlMs);
-    timer.unref();
-    this.#timers.set(checkId, { timer, lastOutput });
+    const deadline = Date.now() + ttlMs;
+    const wait = (): void => {
+      // A timer longer than 2^31-1 ms fires at once (Node's TimeoutOverflowWarning): a TTL of
+      // 720h expired the moment it was set. Wait in steps up to the deadline instead.
+      const timer = setTimeout(() => {
+        if (Date.now() < deadline) return wait();
+        this.#timers.delete(checkId);
+        this.ctx
+          .publish([{ type: 'checkStatus', node: this.ctx.node, checkId, status: 'critical', output: ttlExpiredOutput(lastOutput) }])
+          .catch((err: unknown) => this.ctx.logger.warn({ err, checkId }, 'could not expire a TTL check'));
+      }, Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
+      timer.unref();
+      this.#timers.set(checkId, { timer, lastOutput });
+    };
+    wait();
   }
 
   /** Checks just registered (or found registered at start): each TTL check's deadline starts now, as a new `CheckTTL` in Consul; one that is no longer TTL has none. */
