@@ -165,6 +165,46 @@ describe('hostile and sloppy clients', () => {
   });
 });
 
+describe('regular expressions at their bounds', () => {
+  // 80 instructions, the cap: on random a/b text its DFA runs out of memory at a few more (then 100+ ms a request).
+  const atCap = '[^x]{0,31}a[^x]{14}[^ab/]';
+  const overCap = '[^x]{0,32}a[^x]{14}[^ab/]';
+  let seed = 7;
+  const ab = (n: number): string => Array.from({ length: n }, () => (((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >>> 16) % 2 ? 'a' : 'b')).join('');
+
+  it('runs the largest pattern on the longest input while answering others, refuses larger, and bounds the input', async () => {
+    const a = await backend('a');
+    const p = await start({});
+    const rule = (r: string): string[] => ['traefik.enable=true', `traefik.http.routers.r.rule=${r}`];
+    try {
+      await p.run.store.apply([
+        upsert(spec('plain', { id: 'p1', nodeAddress: '127.0.0.1', port: a.port, tags: rule('PathPrefix(`/plain`)') })),
+        upsert(spec('capped', { id: 'c1', nodeAddress: '127.0.0.1', port: a.port, tags: rule(`PathRegexp(\`${atCap}\`) || HeaderRegexp(\`X-Probe\`, \`${atCap}\`)`) })),
+        upsert(spec('negated', { id: 'n1', nodeAddress: '127.0.0.1', port: a.port, tags: rule('PathPrefix(`/neg`) && !HeaderRegexp(`X-Neg`, `^z`)') })),
+        upsert(spec('over', { id: 'o1', nodeAddress: '127.0.0.1', port: a.port, tags: rule(`PathRegexp(\`${overCap}\`)`) })),
+      ]);
+      await eventually(async () => (await state(p.admin)).routers.length === 3, 5000, 'three routers');
+      const { errors } = await state(p.admin);
+      expect(errors).toEqual([expect.objectContaining({ service: 'over', reason: expect.stringMatching(/more than the 80 accepted/) })]);
+      const longest = `/${ab(8191)}`;
+      const path = fetch(`${p.base}${longest}`);
+      const header = fetch(`${p.base}/probe`, { headers: { 'X-Probe': ab(8192) } });
+      const other = await fetch(`${p.base}/plain/x`);
+      expect([other.status, await other.text()]).toEqual([200, 'a']);
+      expect((await path).status).toBe(404);
+      expect((await header).status).toBe(404);
+      expect((await fetch(`${p.base}/plain/${'a'.repeat(8192)}`)).status).toBe(414);
+      expect((await fetch(`${p.base}/plain/x`, { headers: { 'X-Probe': 'a'.repeat(8193) } })).status).toBe(431);
+      // A value too long to be matched is never routed, so a negated matcher cannot let it through.
+      expect((await fetch(`${p.base}/neg`, { headers: { 'X-Neg': 'z'.repeat(8193) } })).status).toBe(431);
+      expect((await fetch(`${p.base}/neg`, { headers: { 'X-Neg': 'y' } })).status).toBe(200);
+    } finally {
+      await p.run.stop();
+      await close(a.server);
+    }
+  });
+});
+
 describe('rules built to overflow the parser', () => {
   it('drops each with the reason, and the proxy keeps answering', async () => {
     const a = await backend('a');

@@ -146,6 +146,8 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     }
     const clientIp = clientAddress(req.socket.remoteAddress);
     const headers = entryHeaders(req.headers, { clientIp, trusted: trusted(clientIp), tls: false, hostname: serverName, websocket: false });
+    const tooLarge = oversized(req, headers);
+    if (tooLarge) return plain(res.setHeader('Connection', 'close'), tooLarge.status, `${tooLarge.status} ${tooLarge.reason}\n`);
     const hit = route(req, ep.name, headers, clientIp);
     if (!hit) {
       ctx?.logger.debug({ entrypoint: ep.name, host: req.headers.host, url: req.url }, 'no route');
@@ -162,6 +164,8 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     if (!isWebSocket(req)) return replayWithoutUpgrade(server(), req, socket, head);
     const clientIp = clientAddress(req.socket.remoteAddress);
     const headers = entryHeaders(req.headers, { clientIp, trusted: trusted(clientIp), tls: false, hostname: serverName, websocket: true });
+    const tooLarge = oversized(req, headers);
+    if (tooLarge) return void socket.end(`HTTP/1.1 ${tooLarge.status} ${tooLarge.reason}\r\nConnection: close\r\n\r\n`);
     const hit = route(req, ep.name, headers, clientIp);
     const backend = hit ? pick(hit.live, req, new Set(), health) : undefined;
     if (!hit || !backend) {
@@ -271,6 +275,23 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     problems: () => [...problemsByService.values()].flat(),
     connections: () => Object.fromEntries(Object.entries(limiters).map(([name, l]) => [name, { open: l.open, refused: l.refused }])),
   };
+}
+
+/** Longest request target (path and query) routed; longer ones are answered 414 before routing. */
+export const MAX_REQUEST_TARGET = 8192;
+/** Longest header value (repeated fields joined) routed; longer ones are answered 431 before routing. */
+export const MAX_HEADER_VALUE = 8192;
+
+/**
+ * Bounds what a rule's regular expressions see, before any is run: a rule's
+ * patterns take time in proportion to their input's length (regex.ts).
+ */
+function oversized(req: IncomingMessage, headers: Record<string, string | string[]>): { status: number; reason: string } | undefined {
+  if ((req.url ?? '').length > MAX_REQUEST_TARGET) return { status: 414, reason: 'URI Too Long' };
+  for (const v of Object.values(headers)) {
+    if ((Array.isArray(v) ? v : [v]).some((x) => x.length > MAX_HEADER_VALUE)) return { status: 431, reason: 'Request Header Fields Too Large' };
+  }
+  return undefined;
 }
 
 /** Whose forwarded headers an entry point believes: everyone's with `insecure`, else those of `trustedIPs`. */

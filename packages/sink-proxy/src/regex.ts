@@ -13,8 +13,16 @@ import { RE2JS } from 're2js';
 
 /** Longest pattern accepted: far beyond any routing rule, short enough to bound compilation. */
 export const MAX_PATTERN_LENGTH = 4096;
-/** RE2's own measure of a compiled pattern's cost (instructions); bounds memory per router. */
-export const MAX_PROGRAM_SIZE = 20_000;
+/**
+ * RE2's own measure of a compiled pattern's cost (instructions). Matching takes time in
+ * proportion to it times the input's length, and past about 100 instructions RE2JS's DFA
+ * can be made to run out of memory on an 8 KiB input and fall back to its NFA, about
+ * 50 times slower: 80 keeps the worst pattern under a few milliseconds on the longest
+ * input a regex sees (README, Performance). Real routing patterns take 10 to 70.
+ */
+export const MAX_PROGRAM_SIZE = 80;
+/** The instructions all the patterns of one rule may take together. */
+export const MAX_RULE_PROGRAM_SIZE = 4 * MAX_PROGRAM_SIZE;
 
 export class PatternError extends Error {
   constructor(message: string) {
@@ -24,7 +32,7 @@ export class PatternError extends Error {
 }
 
 /** A compiled pattern: true when it matches anywhere in the input, as Go's MatchString. */
-export type PatternTest = (input: string) => boolean;
+export type PatternTest = ((input: string) => boolean) & { readonly programSize: number };
 
 export function compilePattern(source: string, options: { caseInsensitive?: boolean } = {}): PatternTest {
   if (source.length > MAX_PATTERN_LENGTH) throw new PatternError(`a pattern of ${source.length} characters is longer than the ${MAX_PATTERN_LENGTH} accepted`);
@@ -37,5 +45,5 @@ export function compilePattern(source: string, options: { caseInsensitive?: bool
   }
   const size = re.programSize();
   if (size > MAX_PROGRAM_SIZE) throw new PatternError(`the pattern compiles to ${size} instructions, more than the ${MAX_PROGRAM_SIZE} accepted`);
-  return (input) => re.test(input);
+  return Object.assign((input: string) => re.test(input), { programSize: size });
 }

@@ -80,7 +80,7 @@ describe('regular expressions run in linear time (RE2)', () => {
     ['PathRegexp(`^/(a+)+$`)', req({ path: `/${'a'.repeat(5000)}` }), true],
     ['HostRegexp(`^(x+x+)+y$`)', req({ host: 'x'.repeat(5000) }), false],
     ['HeaderRegexp(`X-A`, `^(a|aa)+$`)', req({ headers: { 'x-a': `${'a'.repeat(5000)}b` } }), false],
-    ['QueryRegexp(`q`, `^(.*a){20}$`)', req({ url: `/?q=${'a'.repeat(5000)}b` }), false],
+    ['QueryRegexp(`q`, `^(.*a){12}$`)', req({ url: `/?q=${'a'.repeat(5000)}b` }), false],
     ['PathRegexp(`^/v\\d+/(?P<id>[0-9]+)$`)', req({ path: '/v2/42' }), true],
     ['HostRegexp(`^API\\.example\\.com$`)', req({ host: 'api.example.com' }), true],
   ])('%s', (rule, request, expected) => {

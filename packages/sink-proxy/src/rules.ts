@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import { compilePattern, PatternError, type PatternTest } from './regex.js';
+import { compilePattern, MAX_RULE_PROGRAM_SIZE, PatternError, type PatternTest } from './regex.js';
 
 /*
  * Traefik's routing rules, in both of its syntaxes, parsed into one tree and
@@ -120,6 +120,7 @@ export function parseRule(text: string): Rule {
   let pos = 0;
   let depth = 0;
   let matchers = 0;
+  const budget: Budget = { instructions: 0 };
   const deeper = (at: number): void => {
     if (++depth > MAX_RULE_DEPTH) throw new RuleError(`the rule nests parentheses and "!" deeper than the ${MAX_RULE_DEPTH} levels accepted`, at);
   };
@@ -182,7 +183,7 @@ export function parseRule(text: string): Rule {
     }
     const [min, max] = ARITY[m];
     if (args.length < min || args.length > max) throw new RuleError(`${m} takes ${min === max ? min : `${min} to ${max}`} value${max > 1 ? 's' : ''}, not ${args.length}`, name.at);
-    checkArgs(m, args, name.at);
+    checkArgs(m, args, name.at, budget);
     return { kind: 'match', matcher: m, args };
   };
 
@@ -211,6 +212,7 @@ export function parseV1Rule(text: string): V1Rule {
   const parts = text.split(';').map((p) => p.trim()).filter(Boolean);
   if (parts.length === 0) throw new RuleError('an empty rule');
   let matchers = 0;
+  const budget: Budget = { instructions: 0 };
   const rules: Rule[] = [];
   const stripPrefixes: string[] = [];
   for (const part of parts) {
@@ -234,7 +236,7 @@ export function parseV1Rule(text: string): V1Rule {
     } else {
       rule = { kind: 'match', matcher: spec.matcher, args: values };
     }
-    checkArgs(spec.matcher, spec.pairs ? values : rule.kind === 'match' ? rule.args : values.slice(0, 1), 0);
+    checkArgs(spec.matcher, spec.pairs ? values : rule.kind === 'match' ? rule.args : values.slice(0, 1), 0, budget);
     if (spec.strip) stripPrefixes.push(...values);
     rules.push(rule);
   }
@@ -281,12 +283,19 @@ function canonical(name: string): Matcher | undefined {
   return (Object.keys(ARITY) as Matcher[]).find((m) => m.toLowerCase() === name.toLowerCase());
 }
 
-function checkArgs(m: Matcher, args: readonly string[], at: number): void {
+/** Instructions the rule's patterns take so far, checked against MAX_RULE_PROGRAM_SIZE. */
+interface Budget {
+  instructions: number;
+}
+
+function checkArgs(m: Matcher, args: readonly string[], at: number, budget: Budget): void {
   if (m.endsWith('Regexp')) {
     for (const a of m === 'HostRegexp' || m === 'PathRegexp' ? args : args.slice(1)) {
       try {
-        compilePattern(a);
+        budget.instructions += compilePattern(a).programSize;
+        if (budget.instructions > MAX_RULE_PROGRAM_SIZE) throw new RuleError(`the rule's regular expressions compile to more than the ${MAX_RULE_PROGRAM_SIZE} instructions accepted in all`, at);
       } catch (err) {
+        if (err instanceof RuleError) throw err;
         if (!(err instanceof PatternError)) throw err;
         throw new RuleError(`${m}: invalid regular expression ${JSON.stringify(a)} (RE2 syntax, as Go's regexp): ${err.message}`, at);
       }
