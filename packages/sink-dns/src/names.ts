@@ -132,3 +132,21 @@ export function ipBytes(ip: string): Buffer | undefined {
 export function hexOf(bytes: Buffer): string {
   return bytes.toString('hex');
 }
+
+const WIRE_LABEL = /^[a-z0-9_-]{1,63}$/;
+
+/**
+ * True when a name can go on the wire as it is: labels of ASCII letters, digits, `-`
+ * and `_`, 1 to 63 bytes, 253 in all. Consul refuses others in DNS ("will not be
+ * discoverable via DNS due to invalid characters"); written as they were, a node name
+ * over 63 characters broke the whole service's SRV answer, and `db\u0161` went out as
+ * the bytes of another node's name.
+ */
+export function wireSafe(labels: readonly string[]): boolean {
+  let length = 0;
+  for (const l of labels) {
+    if (!WIRE_LABEL.test(l)) return false;
+    length += l.length + 1;
+  }
+  return length <= 254;
+}

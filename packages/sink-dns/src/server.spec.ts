@@ -128,6 +128,19 @@ describe('dns sink over real sockets', () => {
     socket.destroy();
   });
 
+  it('names a node whose name cannot go on the wire by its address, and never writes it as it is', async () => {
+    await run.store.apply([
+      upsert(spec('odd', { node: 'n'.repeat(70), nodeAddress: '10.9.9.1', id: 'o1', port: 1 })),
+      upsert(spec('odd', { node: 'db\u0161', nodeAddress: '10.9.9.2', id: 'o2', port: 2 })),
+      upsert(spec('odd', { node: 'fine', nodeAddress: '10.9.9.3', id: 'o3', port: 3 })),
+    ]);
+    const srv = await udpAsk(port, query(31, 'odd.service.consul', 'SRV'));
+    const targets = (srv.answers ?? []).map((a) => (a as unknown as { data: { target: string; port: number } }).data).sort((a, b) => a.port - b.port);
+    expect(targets.map((t) => t.target)).toEqual(['0a090901.addr.dc1.consul', '0a090902.addr.dc1.consul', 'fine.node.dc1.consul']);
+    // `db\u0161` once went out as the bytes of "dba": no such node answers.
+    expect((await udpAsk(port, query(32, 'dba.node.consul'))).answers ?? []).toEqual([]);
+  });
+
   it('closes an idle TCP connection', async () => {
     const socket = connect(port, '127.0.0.1');
     const closed = new Promise<number>((resolve) => {

@@ -1,5 +1,5 @@
 import { instanceHealth, type CatalogEvent, type CatalogReader, type ServiceInstance } from '@signpost/core';
-import { canonicalIp, hexOf, ipBytes } from './names.js';
+import { canonicalIp, hexOf, ipBytes, wireSafe } from './names.js';
 import { dnsName, type DnsName, type Labels } from './wire.js';
 
 /** An SRV target: the node (`<node>.node.<dc>`) or the service's own address (`<hex>.addr.<dc>`). */
@@ -130,9 +130,9 @@ export class DnsTable {
     this.#datacenters.set(dc, (this.#datacenters.get(dc) ?? 0) + delta);
     if (this.#datacenters.get(dc)! <= 0) this.#datacenters.delete(dc);
     const nodeIp = canonicalIp(i.nodeAddress);
-    if (nodeIp) this.#ref(nodeIp, [...labelsOf(i.node), 'node', dc], delta);
+    if (nodeIp && wireSafe(labelsOf(i.node))) this.#ref(nodeIp, [...labelsOf(i.node), 'node', dc], delta);
     const own = i.address && i.address !== i.nodeAddress ? canonicalIp(i.address) : undefined;
-    if (own) this.#ref(own, [i.service.toLowerCase(), 'service', dc], delta);
+    if (own && wireSafe([i.service.toLowerCase()])) this.#ref(own, [i.service.toLowerCase(), 'service', dc], delta);
   }
 
   #ref(ip: string, prefix: Labels, delta: 1 | -1): void {
@@ -158,6 +158,8 @@ export class DnsTable {
       const status = instanceHealth(i);
       if (status === 'critical' || (status === 'warning' && this.options.onlyPassing)) continue;
       const m = memberOf(i, dc, status === 'passing' ? i.weights.passing : i.weights.warning, this.options.domains);
+      // No name this instance could be answered by: a host name that is not a DNS name.
+      if (!m) continue;
       const tkey = m.target.prefix.join('.');
       let at = targetAt.get(tkey);
       if (at === undefined) {
@@ -187,12 +189,13 @@ export class DnsTable {
   }
 }
 
-function memberOf(i: ServiceInstance, dc: string, weight: number, domains: readonly (readonly string[])[]): Omit<Member, 'targetIndex'> {
+function memberOf(i: ServiceInstance, dc: string, weight: number, domains: readonly (readonly string[])[]): Omit<Member, 'targetIndex'> | undefined {
   const address = i.address || i.nodeAddress;
   const ip = ipBytes(address);
   const under = (prefix: Labels): DnsName[] => domains.map((d) => dnsName([...prefix, ...d]));
   let target: Target;
-  if (!i.address || i.address === i.nodeAddress) {
+  // A node whose name cannot go on the wire is named by its address instead, as one with its own address is.
+  if ((!i.address || i.address === i.nodeAddress) && wireSafe(labelsOf(i.node))) {
     const nodeIp = ipBytes(i.nodeAddress);
     const prefix = [...labelsOf(i.node), 'node', dc];
     target = { prefix, names: under(prefix), ...(nodeIp ? { ip: nodeIp } : {}) };
@@ -201,7 +204,8 @@ function memberOf(i: ServiceInstance, dc: string, weight: number, domains: reado
     target = { prefix, names: under(prefix), ip };
   } else {
     // A host name: the SRV target is the name itself (resolved elsewhere).
-    const own = dnsName(labelsOf(i.address));
+    if (!wireSafe(labelsOf(address))) return undefined;
+    const own = dnsName(labelsOf(address));
     target = { prefix: own.labels, names: domains.map(() => own) };
   }
   return { tags: new Set(i.tags.map((t) => t.toLowerCase())), ...(ip ? { ip } : {}), port: i.port, weight, target };
