@@ -15,6 +15,10 @@ describe('entryHeaders (Traefik forwardedheaders, then the proxy hop)', () => {
       { host: 'h', 'x-forwarded-host': 'orig', 'x-forwarded-for': '192.0.2.7', 'x-real-ip': '192.0.2.7', 'x-forwarded-proto': 'http', 'x-forwarded-port': '80', 'x-forwarded-server': 'edge-1' }],
     ['WebSocket: ws proto, Upgrade kept', { host: 'h', connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-key': 'k' }, { ...client, websocket: true },
       { host: 'h', 'sec-websocket-key': 'k', connection: 'Upgrade', upgrade: 'websocket', 'x-forwarded-for': '192.0.2.7', 'x-real-ip': '192.0.2.7', 'x-forwarded-proto': 'ws', 'x-forwarded-port': '80', 'x-forwarded-host': 'h', 'x-forwarded-server': 'edge-1' }],
+    ['Connection cannot remove Host', { host: 'h', connection: 'X-Forwarded-For, host' }, client,
+      { host: 'h', 'x-forwarded-for': '192.0.2.7', 'x-real-ip': '192.0.2.7', 'x-forwarded-proto': 'http', 'x-forwarded-port': '80', 'x-forwarded-host': 'h', 'x-forwarded-server': 'edge-1' }],
+    ['WebSocket: Connection cannot remove Host', { host: 'h', connection: 'Upgrade, Host', upgrade: 'websocket' }, { ...client, websocket: true },
+      { host: 'h', connection: 'Upgrade', upgrade: 'websocket', 'x-forwarded-for': '192.0.2.7', 'x-real-ip': '192.0.2.7', 'x-forwarded-proto': 'ws', 'x-forwarded-port': '80', 'x-forwarded-host': 'h', 'x-forwarded-server': 'edge-1' }],
   ])('%s', (_name, headers, facts, expected) => {
     expect(entryHeaders(headers, facts)).toEqual(expected);
   });

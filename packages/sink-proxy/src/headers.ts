@@ -39,6 +39,12 @@ export function isManagedHeader(name: string): boolean {
  */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'expect']);
 
+/**
+ * Fields a `Connection` header cannot remove, besides the managed X- headers: the client's
+ * Host, which names the site to the backend (`Connection: host` dropped it, HTTP and WebSocket).
+ */
+const KEPT = new Set(['host']);
+
 /** Header names a `Connection` header lists: they are this hop's alone (RFC 9110 §7.6.1). */
 export function connectionTokens(value: string | string[] | undefined): Set<string> {
   const out = new Set<string>();
@@ -70,7 +76,7 @@ export interface ClientFacts {
  * and the client appended to X-Forwarded-For.
  *
  * Two choices differ from a plain reading of RFC 9110: as Traefik, a `Connection` header
- * cannot remove a managed X- header (the proxy sets those itself); and unlike Traefik,
+ * cannot remove a managed X- header (the proxy sets those itself) nor Host; and unlike Traefik,
  * which passes RFC 7239's `Forwarded` through untouched, an untrusted client's
  * `Forwarded` is dropped too, so a backend that reads it hears no forged address.
  */
@@ -81,7 +87,7 @@ export function entryHeaders(headers: IncomingHttpHeaders, facts: ClientFacts): 
     if (v === undefined) continue;
     const managed = isManagedHeader(k);
     if (!facts.trusted && (managed || k === 'forwarded')) continue;
-    if (HOP_BY_HOP.has(k) || (named.has(k) && !managed)) continue;
+    if (HOP_BY_HOP.has(k) || (named.has(k) && !managed && !KEPT.has(k))) continue;
     out[k] = v;
   }
   const host = headers.host;

@@ -130,6 +130,30 @@ describe('hostile and sloppy clients', () => {
     expect(res.head.toLowerCase()).not.toContain('keep-alive: timeout=5');
   });
 
+  it('keeps the Host header a Connection header names, over HTTP and WebSocket', async () => {
+    const c = raw(p.port);
+    c.socket.write('GET /plain/conn-host HTTP/1.1\r\nHost: site.example\r\nConnection: X-Forwarded-For, host\r\n\r\n');
+    await eventually(() => c.received().endsWith('\r\n\r\na'), 5000, 'the answer');
+    c.socket.destroy();
+    expect(a.seen.find((s) => s.url === '/plain/conn-host')!.headers.host).toBe('site.example');
+
+    const upgraded: IncomingHttpHeaders[] = [];
+    const onUpgrade = (req: { headers: IncomingHttpHeaders }, socket: Socket): void => {
+      upgraded.push(req.headers);
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    };
+    a.server.on('upgrade', onUpgrade);
+    try {
+      const ws = raw(p.port);
+      ws.socket.write('GET /plain/ws-host HTTP/1.1\r\nHost: site.example\r\nConnection: Upgrade, host\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+      await eventually(() => upgraded.length === 1, 5000, 'the upgrade at the backend');
+      ws.socket.destroy();
+      expect(upgraded[0]!.host).toBe('site.example');
+    } finally {
+      a.server.off('upgrade', onUpgrade);
+    }
+  });
+
   it("never ejects a backend for a client that aborts its request body", async () => {
     const c = raw(p.port);
     c.socket.write('POST /plain/abort HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabc');
