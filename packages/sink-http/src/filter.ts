@@ -20,10 +20,12 @@ const MAX_PATTERN_LENGTH = 4096;
 /**
  * RE2's measure of a compiled pattern (instructions). re2js's time is linear in the input
  * but multiplied by the threads the program may run at once, up to its size: a pattern of
- * 20,000 instructions took 5 s on a 15 KB value. With this and MAX_MATCH_INPUT, one value
- * costs at most some tens of ms.
+ * 20,000 instructions took 5 s on a 15 KB value, and past about 100 instructions an
+ * adversarial pattern can push re2js onto its slow engine for good (100 ms and more a match
+ * on 8 KiB; the proxy's measurements, packages/sink-proxy/scripts/measure-regex.mjs). At 80,
+ * with MAX_MATCH_INPUT, one value costs at most about 2 ms; real filters take 10 to 60.
  */
-const MAX_PROGRAM_SIZE = 1000;
+const MAX_PROGRAM_SIZE = 80;
 /** Longest value a pattern is matched against: a longer one makes the filter an error (400), not a slow answer. */
 const MAX_MATCH_INPUT = 8192;
 /** Longest expression, and deepest nesting of parentheses and `not`: the parser and evaluator recurse. */
