@@ -193,15 +193,39 @@ function connectionRefused(err: unknown): boolean {
 
 /** Undefined when the read succeeded, else why it failed. */
 async function readHttp(replica: ReplicaProcess, timeoutMs: number): Promise<string | undefined> {
-  try {
+  const once = async (): Promise<string | undefined> => {
     const res = await fetch(`http://127.0.0.1:${replica.http}/v1/catalog/service/${SERVICE}`, { signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.text();
     if (res.status !== 200) return `status ${res.status}: ${body.slice(0, 100)}`;
     if (!Array.isArray(JSON.parse(body))) return 'not a JSON array';
     return undefined;
+  };
+  try {
+    return await once();
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    // A kept-alive connection the server closed as it was reused fails without the server
+    // having refused anything; a client retries a GET on a fresh one, and so does this.
+    if (!staleConnection(err)) return describe(err);
+    try {
+      return await once();
+    } catch (again) {
+      return describe(again);
+    }
   }
+}
+
+function staleConnection(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') return true;
+  }
+  return false;
+}
+
+function describe(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err; e instanceof Error; e = e.cause) parts.push(e.message);
+  return parts.join(': ') || String(err);
 }
 
 /** Every registration a replica's catalog holds, as `node/id`. */
