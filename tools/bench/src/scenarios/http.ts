@@ -102,7 +102,8 @@ function get(port: number, path: string, agent?: Agent): Promise<{ body: string;
   });
 }
 
-function put(port: number, path: string, value: unknown, agent: Agent): Promise<void> {
+/** One PUT on `agent`'s kept-alive connections; rejects unless the answer is 200. */
+export function put(port: number, path: string, value: unknown, agent: Agent): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path, method: 'PUT', agent }, (res) => {
       res.resume();

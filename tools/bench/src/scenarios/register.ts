@@ -1,9 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { normalizeInstance, type StoreEntry } from '@signpost/core';
 import { memoryStore } from '@signpost/store-memory';
 import { percentile, type Metric, type ScenarioResult } from '../report.js';
 import { scratchDir, script, startChild, stopChildren } from './children.js';
+import { put } from './http.js';
 
 export interface RegisterScenarioOptions {
   /** 1 = 0, 5,000 and 50,000 registrations held, 6 s measured at each. */
@@ -140,13 +141,3 @@ async function storeUpserts(held: number, count: number): Promise<number> {
   return rate;
 }
 
-function put(port: number, path: string, value: unknown, agent: Agent): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'PUT', agent }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`PUT ${path}: ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify(value));
-  });
-}
