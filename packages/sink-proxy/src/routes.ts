@@ -120,10 +120,13 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   // The first refused key of each scope; a router is built only if none of its scopes has one.
   const refused = new Map<string, Refusal>();
   const used = new Set<string>();
+  /** Each scope's first key, as spelled. */
+  const seen = new Map<string, string>();
   for (const [k, v] of labels) {
     const verdict = classifyKey(k, v);
     // TCP and UDP keys configure nothing here: each is said on its own.
     const id = verdict.scope.kind === 'other' ? `other:${k}` : scopeId(verdict.scope);
+    if (!seen.has(id)) seen.set(id, `${p}.${spelled.get(k) ?? k}`);
     if (verdict.refused && !refused.has(id)) refused.set(id, { key: `${p}.${spelled.get(k) ?? k}`, reason: verdict.refused });
   }
   /** The first refusal among `scopes`, marking them as used by some router. */
@@ -226,7 +229,14 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   // No router in the tags: Traefik makes one with the default rule, to the one service the tags define if they define one.
   if (frontends.length === 0 && routerNames.size === 0) {
     const target = serviceNames.size === 1 ? [...serviceNames][0]! : service;
-    v2(`${service}@${service}`, target, defaultRule, undefined, options.entrypoints, [], ['backend']);
+    // Traefik 1.7 applies `frontend.*` keys without a `frontend.rule` to the default frontend.
+    const v1Default = [...labels.keys()].some((k) => k.startsWith('frontend.'));
+    const ep = labels.get('frontend.entrypoints');
+    v2(`${service}@${service}`, target, defaultRule, labels.get('frontend.priority'), ep ? list(ep) : options.entrypoints, [], v1Default ? ['frontend:frontend', 'backend'] : ['backend']);
+  }
+  // A v1 frontend's keys that no router took (no rule, and no default router): said, not ignored.
+  for (const [id, key] of seen) {
+    if (id.startsWith('frontend:') && !used.has(id) && !refused.has(id)) problems.push({ service, instances: ids, key, reason: `${key}: v1 ${id.slice('frontend:'.length)} has no rule and no default router takes it; not applied` });
   }
 
   // Refused keys no router uses are still said: nothing was built with them, nothing is ignored quietly.

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeInstance, type ServiceInstance } from '@signpost/core';
+import { serviceRoutes, type RouteOptions } from './routes.js';
+
+/*
+ * Fail-open cases an outside attack found, each through the real route builder: a tag
+ * the proxy cannot honour drops what it configures, with the reason, never ignored.
+ */
+
+const options: RouteOptions = { prefix: 'traefik', exposedByDefault: false, defaultRule: 'Host(`{{ name }}.{{ domain }}`)', domain: 'example.internal', entrypoints: ['web'] };
+const instance = (tags: string[], id = 'app-1'): ServiceInstance => ({
+  ...normalizeInstance({ service: 'app', id, port: 8080, tags }, 'src', { node: 'n1', nodeAddress: '10.0.0.1', datacenter: 'dc1' }),
+  createIndex: 1,
+  modifyIndex: 1,
+});
+const build = (...instances: string[][]) => serviceRoutes('app', instances.map((tags, n) => instance(tags, `app-${n + 1}`)), options);
+
+describe('v1 frontend keys without frontend.rule apply to the default router', () => {
+  it.each([
+    ['frontend.auth.basic.users=admin:x', 'traefik.frontend.auth.basic.users'],
+    ['frontend.whiteList.sourceRange=10.0.0.0/8', 'traefik.frontend.whiteList.sourceRange'],
+    ['frontend.headers.SSLRedirect=true', 'traefik.frontend.headers.SSLRedirect'],
+    ['frontend.redirect.entryPoint=https', 'traefik.frontend.redirect.entryPoint'],
+    ['frontend.passHostHeader=false', 'traefik.frontend.passHostHeader'],
+  ])('%s drops the default router', (tag, key) => {
+    const { routers, problems } = build(['traefik.enable=true', `traefik.${tag}`]);
+    expect(routers).toEqual([]);
+    expect(problems).toEqual([expect.objectContaining({ router: 'app@app', key, reason: expect.stringMatching(/the router is dropped$/) })]);
+  });
+
+  it.each([
+    ['frontend.entryPoints=short', { entrypoints: ['short'] }],
+    ['frontend.priority=7', { priority: 7 }],
+    ['frontend.passHostHeader=true', { entrypoints: ['web'] }],
+  ])('%s takes effect on the default router', (tag, expected) => {
+    const { routers, problems } = build(['traefik.enable=true', `traefik.${tag}`]);
+    expect(problems).toEqual([]);
+    expect(routers).toEqual([expect.objectContaining({ name: 'app@app', rule: 'Host(`app.example.internal`)', ...expected })]);
+  });
+
+  it('says so when a frontend key has no router to apply to', () => {
+    const { routers, problems } = build(['traefik.enable=true', 'traefik.http.routers.r.rule=Path(`/`)', 'traefik.frontend.entryPoints=short']);
+    expect(routers.map((r) => r.name)).toEqual(['r@app']);
+    expect(problems).toEqual([expect.objectContaining({ key: 'traefik.frontend.entryPoints' })]);
+  });
+});
