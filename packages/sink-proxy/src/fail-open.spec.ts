@@ -44,3 +44,24 @@ describe('v1 frontend keys without frontend.rule apply to the default router', (
     expect(problems).toEqual([expect.objectContaining({ key: 'traefik.frontend.entryPoints' })]);
   });
 });
+
+describe('router, service and middleware names are one whatever their case, as Traefik merges them', () => {
+  it.each([
+    [['traefik.http.routers.Web.rule=Host(`a.example`)', 'traefik.http.routers.web.middlewares=auth', 'traefik.http.middlewares.auth.basicauth.users=u:x'], 'Web@app', 'traefik.http.middlewares.auth.basicauth.users'],
+    [['traefik.http.routers.web.rule=Host(`a.example`)', 'traefik.http.routers.web.middlewares=Auth', 'traefik.http.middlewares.auth.basicauth.users=u:x'], 'web@app', 'traefik.http.middlewares.auth.basicauth.users'],
+    [['traefik.http.routers.web.rule=Host(`a.example`)', 'traefik.http.routers.web.middlewares=auth', 'traefik.http.middlewares.AUTH.basicauth.users=u:x'], 'web@app', 'traefik.http.middlewares.AUTH.basicauth.users'],
+    [['traefik.http.routers.web.rule=Host(`a.example`)', 'traefik.http.routers.WEB.tls=true'], 'web@app', 'traefik.http.routers.WEB.tls'],
+    [['traefik.http.routers.web.rule=Host(`a.example`)', 'traefik.http.routers.web.service=Svc', 'traefik.http.services.svc.loadbalancer.server.port=9000', 'traefik.http.services.SVC.loadbalancer.healthcheck.path=/h'], 'web@app', 'traefik.http.services.SVC.loadbalancer.healthcheck.path'],
+  ])('%j drops %s', (tags, router, key) => {
+    const { routers, problems } = build(['traefik.enable=true', ...tags]);
+    expect(routers).toEqual([]);
+    expect(problems).toEqual([expect.objectContaining({ router, key, reason: expect.stringMatching(/the router is dropped$/) })]);
+  });
+
+  it('combines the keys of one name in any case, showing the first spelling', () => {
+    const { routers, problems } = build(['traefik.enable=true', 'traefik.http.routers.Web.rule=Path(`/x`)', 'traefik.http.routers.web.middlewares=Strip', 'traefik.http.middlewares.strip.stripprefix.prefixes=/x', 'traefik.http.routers.WEB.service=S', 'traefik.http.services.s.loadbalancer.server.port=9000']);
+    expect(problems).toEqual([]);
+    expect(routers).toEqual([expect.objectContaining({ name: 'Web@app', rule: 'Path(`/x`)', middlewares: [{ stripPrefixes: ['/x'] }] })]);
+    expect(routers[0]!.backends[0]!.port).toBe(9000);
+  });
+});

@@ -184,13 +184,18 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   }
 
   // Traefik v2/v3: `http.routers.<r>.*` over `http.services.<s>.*`, with `http.middlewares.<m>.*`.
+  // Names are folded to lower case (as Traefik merges them); each shows as first spelled.
   const routerNames = new Set<string>();
   const serviceNames = new Set<string>();
   const middlewareNames = new Set<string>();
+  const display = new Map<string, string>();
   for (const k of labels.keys()) {
     const m = /^http\.(routers|services|middlewares)\.([^.]+)\./.exec(k);
-    if (m) (m[1] === 'routers' ? routerNames : m[1] === 'services' ? serviceNames : middlewareNames).add(m[2]!);
+    if (!m) continue;
+    (m[1] === 'routers' ? routerNames : m[1] === 'services' ? serviceNames : middlewareNames).add(m[2]!);
+    if (!display.has(`${m[1]}.${m[2]}`)) display.set(`${m[1]}.${m[2]}`, (spelled.get(k) ?? k).split('.')[2]!);
   }
+  const routerDisplay = (r: string): string => display.get(`routers.${r}`) ?? r;
   const transports = new Set(options.transports ?? [DEFAULT_TRANSPORT]);
   const v2 = (name: string, target: string, rule: string, priority: string | undefined, entrypoints: readonly string[], middlewareList: readonly string[], extra: string[]): void => {
     const mws = middlewareList.map((m) => middlewareRef(m));
@@ -221,14 +226,14 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   for (const r of routerNames) {
     const base = `http.routers.${r}`;
     if (conflicted(`${base}.`)) continue;
-    const target = labels.get(`${base}.service`) ?? (serviceNames.size === 1 ? [...serviceNames][0]! : service);
+    const target = labels.get(`${base}.service`)?.toLowerCase() ?? (serviceNames.size === 1 ? [...serviceNames][0]! : service.toLowerCase());
     const ep = labels.get(`${base}.entrypoints`);
     const mw = labels.get(`${base}.middlewares`);
-    v2(`${r}@${service}`, target, labels.get(`${base}.rule`) ?? defaultRule, labels.get(`${base}.priority`), ep ? list(ep) : options.entrypoints, mw ? list(mw) : [], [`router:${r}`]);
+    v2(`${routerDisplay(r)}@${service}`, target, labels.get(`${base}.rule`) ?? defaultRule, labels.get(`${base}.priority`), ep ? list(ep) : options.entrypoints, mw ? list(mw) : [], [`router:${r}`]);
   }
   // No router in the tags: Traefik makes one with the default rule, to the one service the tags define if they define one.
   if (frontends.length === 0 && routerNames.size === 0) {
-    const target = serviceNames.size === 1 ? [...serviceNames][0]! : service;
+    const target = serviceNames.size === 1 ? [...serviceNames][0]! : service.toLowerCase();
     // Traefik 1.7 applies `frontend.*` keys without a `frontend.rule` to the default frontend.
     const v1Default = [...labels.keys()].some((k) => k.startsWith('frontend.'));
     const ep = labels.get('frontend.entrypoints');
@@ -261,9 +266,10 @@ interface RouterSpec {
 /** `name`, `name@consulcatalog` (this provider's), or another provider's, which is refused. */
 function middlewareRef(ref: string): { ref: string; name: string; foreign?: string } {
   const at = ref.indexOf('@');
-  if (at < 0) return { ref, name: ref };
+  if (at < 0) return { ref, name: ref.toLowerCase() };
   const provider = ref.slice(at + 1);
-  return provider === 'consulcatalog' ? { ref, name: ref.slice(0, at) } : { ref, name: ref.slice(0, at), foreign: provider };
+  const name = ref.slice(0, at).toLowerCase();
+  return provider === 'consulcatalog' ? { ref, name } : { ref, name, foreign: provider };
 }
 
 function middleware(labels: Labels, name: string): Middleware {

@@ -61,14 +61,15 @@ export const MIDDLEWARE_TYPES = [
 const NOT_IMPLEMENTED = 'is not implemented by this proxy';
 
 /**
- * Traefik reads label keys without regard to case (`Rule`, `rule`); names (of routers,
- * services, middlewares, v1 frontends, headers) keep theirs. Every key is read in this
- * form, so that no spelling is understood here and then missed by a lookup there.
+ * Traefik reads label keys without regard to case (`Rule`, `rule`), and its label parser
+ * merges router, service and middleware names without regard to case too (`Web` and
+ * `web` are one router): those are folded here, and routes.ts keeps the first spelling
+ * for display. V1 frontend and header names keep theirs. Every key is read in this form,
+ * so that no spelling is understood here and then missed by a lookup there.
  */
 export function normalizeKey(key: string): string {
   const parts = key.split('.');
   const keep = new Set<number>();
-  if (parts[0]?.toLowerCase() === 'http' || parts[0]?.toLowerCase() === 'tcp' || parts[0]?.toLowerCase() === 'udp') keep.add(2);
   if (parts[0]?.toLowerCase() === 'frontends') keep.add(1);
   const header = parts.findIndex((p, n) => n > 2 && p.toLowerCase() === 'customrequestheaders');
   return parts.map((p, n) => (keep.has(n) || (header >= 0 && n > header) ? p : p.toLowerCase())).join('.');
