@@ -65,3 +65,18 @@ describe('router, service and middleware names are one whatever their case, as T
     expect(routers[0]!.backends[0]!.port).toBe(9000);
   });
 });
+
+describe('a tag prefix in another case is refused', () => {
+  it.each([
+    [['traefik.http.routers.r.rule=Path(`/`)', 'Traefik.http.routers.r.middlewares=auth'], ['r@app'], 'Traefik.http.routers.r.middlewares'],
+    [['traefik.http.routers.r.rule=Path(`/`)', 'TRAEFIK.http.routers.r.tls=true'], ['r@app'], 'TRAEFIK.http.routers.r.tls'],
+    [['traefik.frontend.rule=Path:/', 'traefiK.frontend.auth.basic.users=u:x'], ['frontend@app'], 'traefiK.frontend.auth.basic.users'],
+    [['TRAEFIK.frontend.auth.basic.users=u:x'], ['app@app'], 'TRAEFIK.frontend.auth.basic.users'],
+    [['traefik.http.routers.a.rule=Path(`/a`)', 'traefik.http.routers.b.rule=Path(`/b`)', 'Traefik.http.routers.b.middlewares=auth'], ['a@app', 'b@app'], 'Traefik.http.routers.b.middlewares'],
+  ])('%j drops %j', (tags, dropped, key) => {
+    const { routers, problems } = build(['traefik.enable=true', ...tags]);
+    expect(routers).toEqual([]);
+    expect(problems.map((p) => p.router).sort()).toEqual(dropped);
+    for (const p of problems) expect(p).toMatchObject({ key, reason: expect.stringContaining('tag prefix must be spelled `traefik`') });
+  });
+});

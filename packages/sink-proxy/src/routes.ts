@@ -122,6 +122,13 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   const used = new Set<string>();
   /** Each scope's first key, as spelled. */
   const seen = new Map<string, string>();
+  // A tag whose prefix is spelled in another case (`Traefik.`) is not read as one: refused, for every router.
+  const misspelled = enabled.flatMap((i) => i.tags.filter((t) => t.toLowerCase().startsWith(`${p.toLowerCase()}.`) && !t.startsWith(`${p}.`)));
+  if (misspelled[0] !== undefined) {
+    const key = misspelled[0].split('=')[0]!;
+    refused.set('all', { key, reason: `tag prefix must be spelled \`${p}\`` });
+    seen.set('all', key);
+  }
   for (const [k, v] of labels) {
     const verdict = classifyKey(k, v);
     // TCP and UDP keys configure nothing here: each is said on its own.
