@@ -80,3 +80,27 @@ describe('a tag prefix in another case is refused', () => {
     for (const p of problems) expect(p).toMatchObject({ key, reason: expect.stringContaining('tag prefix must be spelled `traefik`') });
   });
 });
+
+describe("a router's service must be one these tags define", () => {
+  it.each([
+    ['noauth@file', 'provider "file"'],
+    ['api@internal', 'provider "internal"'],
+    ['s@docker', 'provider "docker"'],
+    ['other', 'not defined by any tag'],
+    ['other@consulcatalog', 'not defined by any tag'],
+  ])('service=%s drops the router', (ref, reason) => {
+    const { routers, problems } = build(['traefik.enable=true', 'traefik.http.routers.r.rule=Path(`/`)', `traefik.http.routers.r.service=${ref}`, 'traefik.http.services.s.loadbalancer.server.port=9000']);
+    expect(routers).toEqual([]);
+    expect(problems).toEqual([expect.objectContaining({ router: 'r@app', key: 'traefik.http.routers.r.service', reason: expect.stringContaining(reason) })]);
+  });
+
+  it.each([
+    ['s', ['traefik.http.services.s.loadbalancer.server.port=9000'], 9000],
+    ['S@consulcatalog', ['traefik.http.services.s.loadbalancer.server.port=9000'], 9000],
+    ['app', [], 8080],
+  ])('service=%s is served', (ref, more, port) => {
+    const { routers, problems } = build(['traefik.enable=true', 'traefik.http.routers.r.rule=Path(`/`)', `traefik.http.routers.r.service=${ref}`, ...more]);
+    expect(problems).toEqual([]);
+    expect(routers.map((r) => [r.name, r.backends[0]!.port])).toEqual([['r@app', port]]);
+  });
+});

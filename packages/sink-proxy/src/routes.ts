@@ -233,7 +233,27 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   for (const r of routerNames) {
     const base = `http.routers.${r}`;
     if (conflicted(`${base}.`)) continue;
-    const target = labels.get(`${base}.service`)?.toLowerCase() ?? (serviceNames.size === 1 ? [...serviceNames][0]! : service.toLowerCase());
+    const ref = labels.get(`${base}.service`);
+    let target = serviceNames.size === 1 ? [...serviceNames][0]! : service.toLowerCase();
+    if (ref !== undefined) {
+      // Only a service these tags define (or, when they define none, the one Traefik makes for the Consul service).
+      const why = blocker(`router:${r}`, 'all');
+      if (why) {
+        drop(`${routerDisplay(r)}@${service}`, why);
+        continue;
+      }
+      const key = `${p}.${spelled.get(`${base}.service`) ?? `${base}.service`}`;
+      const s = middlewareRef(ref);
+      if (s.foreign) {
+        drop(`${routerDisplay(r)}@${service}`, { key, reason: `service ${JSON.stringify(ref)} comes from provider ${JSON.stringify(s.foreign)}, which this proxy does not route to` });
+        continue;
+      }
+      if (!serviceNames.has(s.name) && !(serviceNames.size === 0 && s.name === service.toLowerCase())) {
+        drop(`${routerDisplay(r)}@${service}`, { key, reason: `service ${JSON.stringify(ref)} is not defined by any tag` });
+        continue;
+      }
+      target = s.name;
+    }
     const ep = labels.get(`${base}.entrypoints`);
     const mw = labels.get(`${base}.middlewares`);
     v2(`${routerDisplay(r)}@${service}`, target, labels.get(`${base}.rule`) ?? defaultRule, labels.get(`${base}.priority`), ep ? list(ep) : options.entrypoints, mw ? list(mw) : [], [`router:${r}`]);
@@ -270,7 +290,7 @@ interface RouterSpec {
   readonly stickyCookieAttributes?: CookieAttributes;
 }
 
-/** `name`, `name@consulcatalog` (this provider's), or another provider's, which is refused. */
+/** A middleware's or service's reference: `name`, `name@consulcatalog` (this provider's), or another provider's, which is refused. */
 function middlewareRef(ref: string): { ref: string; name: string; foreign?: string } {
   const at = ref.indexOf('@');
   if (at < 0) return { ref, name: ref.toLowerCase() };

@@ -18,7 +18,7 @@ const instance = (tags: string[]): ServiceInstance => ({
   createIndex: 1,
   modifyIndex: 1,
 });
-const ROUTER = ['traefik.enable=true', 'traefik.http.routers.r.rule=PathPrefix(`/app`)', 'traefik.http.routers.r.middlewares=m', 'traefik.http.routers.r.service=s', 'traefik.http.middlewares.m.headers.customrequestheaders.X-Base=1'];
+const ROUTER = ['traefik.enable=true', 'traefik.http.routers.r.rule=PathPrefix(`/app`)', 'traefik.http.routers.r.middlewares=m', 'traefik.http.routers.r.service=s', 'traefik.http.services.s.loadbalancer.responseforwarding.flushinterval=100ms', 'traefik.http.middlewares.m.headers.customrequestheaders.X-Base=1'];
 
 /** Traefik v3's HTTP label keys (router `r`, service `s`, middleware `m`) with a sample value. */
 const V3: Array<[string, string]> = [
