@@ -104,3 +104,28 @@ describe("a router's service must be one these tags define", () => {
     expect(routers.map((r) => [r.name, r.backends[0]!.port])).toEqual([['r@app', port]]);
   });
 });
+
+describe('what two instances define differently is dropped, not served from the first', () => {
+  it.each([
+    [['traefik.frontend.rule=Path:/a'], ['traefik.frontend.rule=Path:/b'], 'traefik.frontend'],
+    [['traefik.frontends.x.rule=Path:/a'], ['traefik.frontends.x.rule=Path:/b'], 'traefik.frontends.x'],
+    [['traefik.frontend.rule=Path:/a', 'traefik.port=1000'], ['traefik.frontend.rule=Path:/a', 'traefik.port=2000'], 'traefik.port'],
+    [['traefik.frontend.entryPoints=a'], ['traefik.frontend.entryPoints=b'], 'traefik.frontend'],
+    [['traefik.http.routers.r.rule=Path(`/`)', 'traefik.http.services.s.loadbalancer.server.port=1'], ['traefik.http.routers.r.rule=Path(`/`)', 'traefik.http.services.s.loadbalancer.server.port=2'], 'traefik.http.services.s'],
+    [
+      ['traefik.http.routers.r.rule=Path(`/`)', 'traefik.http.routers.r.middlewares=m', 'traefik.http.middlewares.m.addprefix.prefix=/a'],
+      ['traefik.http.routers.r.rule=Path(`/`)', 'traefik.http.routers.r.middlewares=m', 'traefik.http.middlewares.m.addprefix.prefix=/b'],
+      'traefik.http.middlewares.m',
+    ],
+  ])('%j and %j', (a, b, top) => {
+    const { routers, problems } = build(['traefik.enable=true', ...a], ['traefik.enable=true', ...b]);
+    expect(routers).toEqual([]);
+    expect(problems).toEqual([{ service: 'app', instances: ['app-1', 'app-2'], reason: `the instances define ${top} differently; the router is dropped` }]);
+  });
+
+  it('keeps the routers the difference does not configure', () => {
+    const same = ['traefik.enable=true', 'traefik.http.routers.r.rule=Path(`/r`)', 'traefik.http.routers.rr.rule=Path(`/rr`)'];
+    const { routers } = build([...same, 'traefik.http.routers.r.priority=1'], [...same, 'traefik.http.routers.r.priority=2']);
+    expect(routers.map((r) => r.name)).toEqual(['rr@app']);
+  });
+});

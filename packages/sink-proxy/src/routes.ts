@@ -99,7 +99,9 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
 
   // Each router and service definition must read the same on every instance that gives it.
   const defs = new Map<string, { value: string; from: string }>();
+  // Keyed by what the key configures: `http.<kind>.<name>`, `frontend`, `frontends.<name>`, or `backend` (v1's).
   const conflicts = new Map<string, Set<string>>();
+  const shown = new Map<string, string>();
   const spelled = new Map<string, string>();
   for (const i of enabled) {
     for (const [k, v, as] of labelsOf(i, p)) {
@@ -107,15 +109,19 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
       const seen = defs.get(k);
       if (!seen) defs.set(k, { value: v, from: i.id });
       else if (seen.value !== v) {
-        const top = k.split('.').slice(0, 3).join('.');
-        if (!conflicts.has(top)) conflicts.set(top, new Set([seen.from]));
+        const parts = k.split('.');
+        const top = ['http', 'tcp', 'udp'].includes(parts[0]!) ? parts.slice(0, 3).join('.') : parts[0] === 'frontend' ? 'frontend' : parts[0] === 'frontends' ? parts.slice(0, 2).join('.') : 'backend';
+        if (!conflicts.has(top)) {
+          conflicts.set(top, new Set([seen.from]));
+          shown.set(top, top === 'backend' ? as : top);
+        }
         conflicts.get(top)!.add(i.id);
       }
     }
   }
-  for (const [top, ids] of conflicts) problems.push({ service, instances: [...ids].sort(), reason: `the instances define ${p}.${top} differently; the router is dropped` });
+  for (const [top, ids] of conflicts) problems.push({ service, instances: [...ids].sort(), reason: `the instances define ${p}.${shown.get(top) ?? top} differently; the router is dropped` });
   const labels: Labels = new Map([...defs].map(([k, v]) => [k, v.value]));
-  const conflicted = (key: string): boolean => [...conflicts.keys()].some((c) => key.startsWith(c));
+  const conflicted = (top: string): boolean => conflicts.has(top);
 
   // The first refused key of each scope; a router is built only if none of its scopes has one.
   const refused = new Map<string, Refusal>();
@@ -170,7 +176,10 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   const v1Sticky = labels.get('backend.loadbalancer.stickiness') === 'true' || labels.get('backend.loadbalancer.sticky') === 'true';
   const frontends: string[] = [...new Set([...labels.keys()].flatMap((k) => (k === 'frontend.rule' ? ['frontend'] : /^frontends\.([^.]+)\.rule$/.test(k) ? [`frontends.${k.split('.')[1]}`] : [])))];
   for (const name of frontends) {
-    if (conflicted(`${name}.`) || conflicted(name)) continue;
+    if (conflicted(name) || conflicted('backend')) {
+      used.add(`frontend:${name}`);
+      continue;
+    }
     const why = blocker(`frontend:${name}`, 'backend', 'all');
     if (why) {
       drop(`${name}@${service}`, why);
@@ -206,6 +215,11 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   const transports = new Set(options.transports ?? [DEFAULT_TRANSPORT]);
   const v2 = (name: string, target: string, rule: string, priority: string | undefined, entrypoints: readonly string[], middlewareList: readonly string[], extra: string[]): void => {
     const mws = middlewareList.map((m) => middlewareRef(m));
+    // Anything the instances define differently was reported, and drops every router it configures.
+    for (const e of extra) used.add(e);
+    if (conflicted(`http.services.${target}`) || mws.some((m) => conflicted(`http.middlewares.${m.name}`))) return;
+    if ((!serviceNames.has(target) || extra.includes('backend')) && conflicted('backend')) return;
+    if (extra.includes('frontend:frontend') && conflicted('frontend')) return;
     const why = blocker(...extra, `service:${target}`, ...mws.flatMap((m) => (m.name ? [`middleware:${m.name}`] : [])), 'all');
     if (why) return drop(name, why);
     for (const m of mws) {
@@ -232,7 +246,7 @@ export function serviceRoutes(service: string, instances: readonly ServiceInstan
   };
   for (const r of routerNames) {
     const base = `http.routers.${r}`;
-    if (conflicted(`${base}.`)) continue;
+    if (conflicted(base)) continue;
     const ref = labels.get(`${base}.service`);
     let target = serviceNames.size === 1 ? [...serviceNames][0]! : service.toLowerCase();
     if (ref !== undefined) {
