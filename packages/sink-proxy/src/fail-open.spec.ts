@@ -129,3 +129,28 @@ describe('what two instances define differently is dropped, not served from the 
     expect(routers.map((r) => r.name)).toEqual(['rr@app']);
   });
 });
+
+describe('a priority that is not an integer is refused', () => {
+  it.each([
+    ['http.routers.r.priority=1O0', 'r@app', 'traefik.http.routers.r.priority'],
+    ['http.routers.r.priority=1.5', 'r@app', 'traefik.http.routers.r.priority'],
+    ['http.routers.r.priority=', 'r@app', 'traefik.http.routers.r.priority'],
+    ['http.routers.r.priority=1e3', 'r@app', 'traefik.http.routers.r.priority'],
+    ['frontend.priority=1O0', 'frontend@app', 'traefik.frontend.priority'],
+  ])('%s drops %s', (tag, router, key) => {
+    const rule = tag.startsWith('frontend') ? 'traefik.frontend.rule=Path:/' : 'traefik.http.routers.r.rule=Path(`/`)';
+    const { routers, problems } = build(['traefik.enable=true', rule, `traefik.${tag}`]);
+    expect(routers).toEqual([]);
+    expect(problems).toEqual([expect.objectContaining({ router, key, reason: expect.stringContaining('not an integer priority') })]);
+  });
+
+  it.each([
+    ['100', 100],
+    ['-5', -5],
+    ['0', 'Path(`/`)'.length],
+  ])('priority=%s is %s', (value, expected) => {
+    const { routers, problems } = build(['traefik.enable=true', 'traefik.http.routers.r.rule=Path(`/`)', `traefik.http.routers.r.priority=${value}`]);
+    expect(problems).toEqual([]);
+    expect(routers.map((r) => r.priority)).toEqual([expected]);
+  });
+});

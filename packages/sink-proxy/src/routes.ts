@@ -373,7 +373,7 @@ function makeRouter(spec: RouterSpec, service: string, problems: RouteProblem[],
     rule: spec.rule,
     matches,
     // Traefik's default priority is the rule's length: longer rules are more specific.
-    priority: explicit !== undefined && Number.isFinite(explicit) && explicit > 0 ? explicit : spec.rule.length,
+    priority: explicit !== undefined && Number.isSafeInteger(explicit) && explicit !== 0 ? explicit : spec.rule.length,
     entrypoints: spec.entrypoints,
     middlewares: [...extra, ...spec.middlewares],
     backends: spec.backends,

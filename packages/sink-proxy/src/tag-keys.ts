@@ -90,8 +90,9 @@ export function classifyKey(key: string, value: string): Verdict {
 function routerKey(name: string, field: string, value: string): Verdict {
   const scope: Scope = { kind: 'router', name };
   switch (field) {
-    case 'rule':
     case 'priority':
+      return priority(scope, value);
+    case 'rule':
     case 'entrypoints':
     case 'middlewares':
     case 'service':
@@ -108,6 +109,11 @@ function routerKey(name: string, field: string, value: string): Verdict {
   }
   if (field.startsWith('tls.')) return { scope, refused: 'TLS termination is not implemented: the router would be served in plain HTTP' };
   return { scope, refused: 'unknown router key' };
+}
+
+/** A priority is an integer (Go's int, as Traefik reads it); 0 means the rule's length. */
+function priority(scope: Scope, value: string): Verdict {
+  return /^-?\d{1,15}$/.test(value) ? { scope } : { scope, refused: `not an integer priority: ${JSON.stringify(value)}` };
 }
 
 function serviceKey(name: string, field: string, value: string): Verdict {
@@ -187,7 +193,8 @@ function v1Key(parts: readonly string[], lower: readonly string[], value: string
   if (frontend) {
     const field = (lower[0] === 'frontend' ? lower.slice(1) : lower.slice(2)).join('.');
     const scope: Scope = { kind: 'frontend', name: frontend };
-    if (field === 'rule' || field === 'priority' || field === 'entrypoints') return { scope };
+    if (field === 'priority') return priority(scope, value);
+    if (field === 'rule' || field === 'entrypoints') return { scope };
     if (field === 'passhostheader') return value === 'true' ? { scope } : { scope, refused: `passHostHeader=false ${NOT_IMPLEMENTED}: the client's Host is always sent` };
     return { scope, refused: `v1 ${frontend}.${field} ${NOT_IMPLEMENTED}` };
   }
