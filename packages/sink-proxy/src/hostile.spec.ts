@@ -346,3 +346,56 @@ describe('connection floods', () => {
     }
   });
 });
+
+describe('request targets spelled to slip past a rule', () => {
+  /** Sends one request as written and resolves with the status and the whole answer once the proxy closes. */
+  const send = async (port: number, target: string, host: string): Promise<{ status: number; text: string }> => {
+    const c = raw(port);
+    c.socket.write(`GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+    await c.closed;
+    return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(c.received())?.[1] ?? 0), text: c.received() };
+  };
+
+  it('matches and forwards the decoded, cleaned path and the absolute-form host, as Traefik', async () => {
+    const b = await backend('w');
+    const p = await start({});
+    try {
+      await p.run.store.apply([
+        upsert(spec('w', { id: 'w1', nodeAddress: '127.0.0.1', port: b.port, tags: ['traefik.enable=true', 'traefik.http.routers.w.rule=Host(`w.example`) && !PathPrefix(`/admin`)'] })),
+        upsert(spec('hr', { id: 'h1', nodeAddress: '127.0.0.1', port: b.port, tags: ['traefik.enable=true', 'traefik.http.routers.h.rule=PathPrefix(`/hr`) && !HostRegexp(`^admin\\.example$`)'] })),
+      ]);
+      await eventually(async () => (await state(p.admin)).routers.length === 2, 5000, 'two routers');
+      const bypasses: Array<[string, string]> = [
+        ['/admin', 'w.example'],
+        ['/%61dmin', 'w.example'],
+        ['//admin', 'w.example'],
+        ['/./admin', 'w.example'],
+        ['/x/../admin', 'w.example'],
+        ['/%2e%2e/admin', 'w.example'],
+        ['http://w.example/admin', 'w.example'],
+        ['http://w.example/admin', 'ignored.example'],
+        ['http://other.example/admin', 'w.example'],
+        ['/hr', 'admin.example'],
+        ['/hr', 'admin.example:80'],
+        ['/hr', 'admin.example.'],
+        ['/hr', 'ADMIN.example.:80'],
+      ];
+      for (const [target, host] of bypasses) expect([target, host, (await send(p.port, target, host)).status]).toEqual([target, host, 404]);
+      for (const target of ['/x%2F..%2Fadmin', '/x%2f..%2fadmin', '/x%5C..%5Cadmin', '/x\\..\\admin', '/%zz']) expect([target, (await send(p.port, target, 'w.example')).status]).toEqual([target, 400]);
+      expect(b.seen.filter((s) => s.url.toLowerCase().includes('admin') || s.url.includes('%61'))).toEqual([]);
+
+      expect((await send(p.port, '/x/../ok', 'w.example')).status).toBe(200);
+      expect(b.seen.at(-1)).toMatchObject({ url: '/ok', headers: { host: 'w.example' } });
+      expect((await send(p.port, '//a/./b/../c/?q=1', 'w.example')).status).toBe(200);
+      expect(b.seen.at(-1)!.url).toBe('/a/c/?q=1');
+      // An absolute-form target's host wins over the Host header, for matching and forwarding alike.
+      expect((await send(p.port, 'http://w.example/abs', 'ignored.example')).status).toBe(200);
+      expect(b.seen.at(-1)).toMatchObject({ url: '/abs', headers: { host: 'w.example', 'x-forwarded-host': 'w.example' } });
+      expect((await send(p.port, 'http://other.example/abs', 'w.example')).status).toBe(404);
+      expect((await send(p.port, '/hr/x', 'ok.example:80')).status).toBe(200);
+    } finally {
+      await p.run.stop();
+      await close(b.server);
+    }
+  });
+});

@@ -24,6 +24,7 @@ import { applyMiddlewares } from './middlewares.js';
 import { entryPointConfigs, optionsSchema, parseOptions, type EntryPointConfig, type ProxySinkOptions } from './options.js';
 import { byPriority, mergeRouters, serviceRoutes, type Backend, type RouteOptions, type RouteProblem, type Router } from './routes.js';
 import type { RequestFacts } from './rules.js';
+import { parseTarget, TargetError, type Target } from './target.js';
 import { DEFAULT_TRANSPORT, loadTransports } from './transports.js';
 import { isWebSocket, replayWithoutUpgrade } from './upgrade.js';
 
@@ -128,14 +129,23 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
     }
   };
 
-  const route = (req: IncomingMessage, entrypoint: string, headers: RequestFacts['headers'], clientIp: string): { live: Live; facts: RequestFacts; search: string } | undefined => {
-    // Split, not `new URL`: one parse per request, shared with the rewrite below.
-    const raw = req.url ?? '/';
-    const q = raw.indexOf('?');
-    const search = q < 0 ? '' : raw.slice(q);
-    const facts: RequestFacts = { host: req.headers.host ?? '', path: q < 0 ? raw : raw.slice(0, q), method: req.method ?? 'GET', headers, query: new URLSearchParams(search), clientIp };
+  /** Matches the request, its target normalised by parseTarget (decoded, cleaned path; absolute-form host). */
+  const route = (req: IncomingMessage, target: Target, entrypoint: string, headers: RequestFacts['headers'], clientIp: string): { live: Live; facts: RequestFacts } | undefined => {
+    const facts: RequestFacts = { host: req.headers.host ?? '', path: target.path, method: req.method ?? 'GET', headers, query: new URLSearchParams(target.search), clientIp };
     const live = table.find((l) => (l.router.entrypoints.length === 0 || l.router.entrypoints.includes(entrypoint)) && l.router.matches(facts));
-    return live ? { live, facts, search } : undefined;
+    return live ? { live, facts } : undefined;
+  };
+
+  /** The request's target, or why it is refused; an absolute-form target's authority becomes its Host, as in Go. */
+  const target = (req: IncomingMessage): Target | TargetError => {
+    try {
+      const t = parseTarget(req.url ?? '/');
+      if (t.authority !== undefined) req.headers.host = t.authority;
+      return t;
+    } catch (err) {
+      if (err instanceof TargetError) return err;
+      throw err;
+    }
   };
 
   const handle = (ep: EntryPointConfig, trusted: (ip: string) => boolean): Handler => (req, res) => {
@@ -144,16 +154,18 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
       const timer = setTimeout(() => res.destroy(), ep.writeTimeoutMs);
       res.once('close', () => clearTimeout(timer));
     }
+    const t = target(req);
     const clientIp = clientAddress(req.socket.remoteAddress);
     const headers = entryHeaders(req.headers, { clientIp, trusted: trusted(clientIp), tls: false, hostname: serverName, websocket: false });
     const tooLarge = oversized(req, headers);
     if (tooLarge) return plain(res.setHeader('Connection', 'close'), tooLarge.status, `${tooLarge.status} ${tooLarge.reason}\n`);
-    const hit = route(req, ep.name, headers, clientIp);
+    if (t instanceof TargetError) return plain(res.setHeader('Connection', 'close'), 400, `400 Bad Request: ${t.message}\n`);
+    const hit = route(req, t, ep.name, headers, clientIp);
     if (!hit) {
       ctx?.logger.debug({ entrypoint: ep.name, host: req.headers.host, url: req.url }, 'no route');
       return plain(res, 404, '404 page not found\n');
     }
-    req.url = applyMiddlewares(hit.live.router.middlewares, hit.facts.path, hit.search, headers);
+    req.url = applyMiddlewares(hit.live.router.middlewares, t.rawPath, t.search, headers);
     void readBody(req, bodyBuffer).then((body) => {
       if (!body) return void res.destroy();
       forwarder?.forward(req, res, hit.live, headers, body);
@@ -162,17 +174,19 @@ export function proxySink(options: ProxySinkOptions = {}): ProxySink {
 
   const upgrade = (ep: EntryPointConfig, trusted: (ip: string) => boolean, server: () => Server): UpgradeHandler => (req, socket, head) => {
     if (!isWebSocket(req)) return replayWithoutUpgrade(server(), req, socket, head);
+    const t = target(req);
     const clientIp = clientAddress(req.socket.remoteAddress);
     const headers = entryHeaders(req.headers, { clientIp, trusted: trusted(clientIp), tls: false, hostname: serverName, websocket: true });
     const tooLarge = oversized(req, headers);
     if (tooLarge) return void socket.end(`HTTP/1.1 ${tooLarge.status} ${tooLarge.reason}\r\nConnection: close\r\n\r\n`);
-    const hit = route(req, ep.name, headers, clientIp);
+    if (t instanceof TargetError) return void socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    const hit = route(req, t, ep.name, headers, clientIp);
     const backend = hit ? pick(hit.live, req, new Set(), health) : undefined;
     if (!hit || !backend) {
       socket.end(`HTTP/1.1 ${hit ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`);
       return;
     }
-    req.url = applyMiddlewares(hit.live.router.middlewares, hit.facts.path, hit.search, headers);
+    req.url = applyMiddlewares(hit.live.router.middlewares, t.rawPath, t.search, headers);
     req.headers = headers;
     const agent = backend.scheme === 'https' ? transports?.get(backend.transport)?.wsAgent : undefined;
     proxy.ws(req, socket, head, { target: `${backend.scheme}://${hostPort(backend)}`, xfwd: false, ...(agent ? { agent } : {}) }, (err: NodeJS.ErrnoException) => {

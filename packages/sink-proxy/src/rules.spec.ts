@@ -83,6 +83,11 @@ describe('regular expressions run in linear time (RE2)', () => {
     ['QueryRegexp(`q`, `^(.*a){12}$`)', req({ url: `/?q=${'a'.repeat(5000)}b` }), false],
     ['PathRegexp(`^/v\\d+/(?P<id>[0-9]+)$`)', req({ path: '/v2/42' }), true],
     ['HostRegexp(`^API\\.example\\.com$`)', req({ host: 'api.example.com' }), true],
+    // The host Host() sees: lowercased, without port and trailing dot.
+    ['!HostRegexp(`^admin\\.example$`)', req({ host: 'admin.example:80' }), false],
+    ['!HostRegexp(`^admin\\.example$`)', req({ host: 'admin.example.' }), false],
+    ['!HostRegexp(`^admin\\.example$`)', req({ host: 'ADMIN.example.:8080' }), false],
+    ['HostRegexp(`^\\[::1\\]$`)', req({ host: '[::1]:8080' }), true],
   ])('%s', (rule, request, expected) => {
     expect(compileRule(parseRule(rule))(request)).toBe(expected);
   });
@@ -118,6 +123,7 @@ describe('parseV1Rule (Traefik 1.7 frontend rules)', () => {
     ['HostRegexp:{sub:[a-z]+}.example.com', req({ host: 'api.example.com:8080' }), true, []],
     ['HostRegexp:{sub:[a-z]+}.example.com', req({ host: 'x.api.example.com' }), false, []],
     ['HostRegexp:{sub}.example.com', req({ host: 'a1.example.com' }), true, []],
+    ['HostRegexp:{sub}.example.com', req({ host: 'a1.example.com.:80' }), true, []],
   ])('%s', (rule, request, expected, strip) => {
     const parsed = parseV1Rule(rule);
     expect(compileRule(parsed.rule)(request)).toBe(expected);

@@ -1,5 +1,6 @@
 import { BlockList, isIP } from 'node:net';
 import { compilePattern, MAX_RULE_PROGRAM_SIZE, PatternError, type PatternTest } from './regex.js';
+import { normalizeHost } from './target.js';
 
 /*
  * Traefik's routing rules, in both of its syntaxes, parsed into one tree and
@@ -311,7 +312,9 @@ function describe(t: Token): string {
 
 /** The parts of a request a rule looks at. */
 export interface RequestFacts {
+  /** The request's host (an absolute-form target's authority, else the Host header); Host() and HostRegexp normalise it. */
   readonly host: string;
+  /** Percent-decoded and cleaned (target.ts). */
   readonly path: string;
   readonly method: string;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
@@ -353,7 +356,11 @@ function compileMatcher(m: Matcher, args: readonly string[]): (req: RequestFacts
     }
     case 'HostRegexp': {
       const res: PatternTest[] = args.map((a) => compilePattern(a, { caseInsensitive: true }));
-      return (req) => res.some((test) => test(req.host));
+      // The host Host() sees: lowercased, without port and trailing dot (target.ts).
+      return (req) => {
+        const host = normalizeHost(req.host);
+        return res.some((test) => test(host));
+      };
     }
     case 'Path':
       return (req) => args.includes(req.path);
@@ -397,7 +404,7 @@ function compileMatcher(m: Matcher, args: readonly string[]): (req: RequestFacts
 
 /** `Host` with Traefik's wildcards: `*.example.com` one label, `**.example.com` any depth. */
 function hostMatches(pattern: string, host: string): boolean {
-  const h = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+  const h = normalizeHost(host);
   if (pattern.startsWith('**.')) return h.endsWith(pattern.slice(2)) && h.length > pattern.length - 2;
   if (pattern.startsWith('*.')) {
     const rest = pattern.slice(1);
