@@ -135,10 +135,10 @@ describe.skipIf(!available)('registry replicas and an edge sharing redis', () =>
     await eventually(async () => (await catalogIds(b, 'web')).includes('web-2'), 5000, 'web-2 on B');
     a.proc.child.kill('SIGKILL');
     await a.proc.exited;
-    const killed = Date.now();
     await eventually(async () => !(await catalogIds(b, 'web')).includes('web-2'), LEASE_TTL_MS * 4 + 5000, "A's instance to be reaped");
-    const took = Date.now() - killed;
-    expect(took).toBeGreaterThanOrEqual(LEASE_TTL_MS * 0.5);
+    // Removed by the reaper once A's lease ran out (not by a clock in this test: a busy machine
+    // delays A's last refreshes, and once read 723 ms against a floor of 750).
+    expect(b.proc.out.some((l) => l.includes('removed what replicas whose lease expired had registered'))).toBe(true);
     expect(await catalogIds(b, 'web')).toEqual(['web-3']);
     expect((await queryA(b.dns, 'web.service.consul')).addresses).toEqual(['127.0.0.1']);
   });
