@@ -122,6 +122,10 @@ export function parseOptions(input: unknown): HealthCheckerOptions {
   // The probes beat every 500 ms: a shorter wait would call a healthy host starved.
   const short = (['starvedAfter', 'starvedHold'] as const).filter((key) => opts[key] !== undefined && parseDuration(opts[key]) < 1000);
   if (short.length > 0) throw new ValidationError('plugin health', short.map((key) => ({ path: [key], message: `must be at least 1s (got ${JSON.stringify(opts[key])})` })));
+  // A floor of 0 would let "Interval":"1ns" run as asked again.
+  if (opts.minInterval !== undefined && parseDuration(opts.minInterval) < 1) {
+    throw new ValidationError('plugin health', [{ path: ['minInterval'], message: `must be at least 1ms (got ${JSON.stringify(opts.minInterval)})` }]);
+  }
   if (opts.cpus !== undefined && !parseCpuList(opts.cpus)) {
     throw new ValidationError('plugin health', [{ path: ['cpus'], message: `must be a list of CPU numbers and ranges, as taskset -c takes it: "0", "2-3", "0,2-3" (got ${JSON.stringify(opts.cpus)})` }]);
   }

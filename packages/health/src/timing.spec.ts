@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseOptions } from './health-checker.js';
 import { checkTiming } from './timing.js';
 
 describe('checkTiming', () => {
@@ -20,5 +21,11 @@ describe('checkTiming', () => {
   it('says what it did, and takes a lower floor when one is configured', () => {
     expect(checkTiming({ interval: '1ns' }, 10_000).raised).toBe("interval 1ns is below the minimum of 1s; the check runs every 1s (as Consul's agent raises it to 1s)");
     expect(checkTiming({ interval: '30ms' }, 10_000, 1)).toEqual({ intervalMs: 30, timeoutMs: 30 });
+  });
+});
+
+describe('minInterval', () => {
+  it.each(['0s', '0', '500us'])('refuses a floor of %j, which would let a check run as often as asked', (value) => {
+    expect(() => parseOptions({ minInterval: value })).toThrow(/minInterval: must be at least 1ms/);
   });
 });
